@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <filesystem>
 
+#include <nlohmann/json.hpp>
+
 namespace cir::cli {
 
 std::vector<std::string> read_lines(const std::string& path) {
@@ -18,6 +20,25 @@ std::vector<std::string> read_lines(const std::string& path) {
     start = end + 1;
   }
   return lines;
+}
+
+std::vector<std::string> read_texts(const std::string& path) {
+  auto lines = read_lines(path);
+  if (!path.ends_with(".jsonl")) return lines;
+  std::vector<std::string> texts;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    if (lines[i].find_first_not_of(" \t") == std::string::npos) continue;
+    const auto j = nlohmann::json::parse(lines[i], nullptr, false);
+    if (j.is_string()) {
+      texts.push_back(j.get<std::string>());
+    } else if (j.is_object() && j.contains("text") && j["text"].is_string()) {
+      texts.push_back(j["text"].get<std::string>());
+    } else {
+      throw Error(ErrorCode::kInvalidArgument, "'" + path + "' line " + std::to_string(i + 1) +
+                                                   ": expected a JSON string or an object with a string \"text\"");
+    }
+  }
+  return texts;
 }
 
 bool has_image_extension(const std::string& path) {

@@ -32,7 +32,7 @@ void run_embed(const EmbedArgs& a) {
     const auto paths = expand_image_paths(a.images);
     features = encoder->encode_image_files(paths);
   } else {
-    features = encoder->encode_texts(read_lines(a.texts_file));
+    features = encoder->encode_texts(read_texts(a.texts_file));
   }
   if (a.normalize) normalize_rows(features);
   write_npy_f32(a.out, {features.rows, features.cols}, features.data);
@@ -46,7 +46,7 @@ void register_embed_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("embed", "Encode images or texts to a .npy of embeddings");
   cmd->add_option("--model", args->model, "Model directory or .pt archive")->required();
   cmd->add_option("--images", args->images, "Image files or directories (recursive)");
-  cmd->add_option("--texts-file", args->texts_file, "UTF-8 file, one text per line");
+  cmd->add_option("--texts-file", args->texts_file, "UTF-8 file, one text per line (or .jsonl: one JSON string per line)");
   cmd->add_option("--out", args->out, "Output .npy (float32, n x dim)")->required();
   cmd->add_flag("--normalize", args->normalize, "L2-normalise each row");
   cmd->add_option("--dtype", args->dtype, "fp32 | bf16")->capture_default_str();

@@ -19,6 +19,10 @@ int main(int argc, char** argv) {
   cir::cli::register_model_command(app);
   cir::cli::register_embed_command(app);
   cir::cli::register_tokenize_command(app);
+  cir::cli::register_synth_command(app);
+  cir::cli::register_train_command(app);
+  cir::cli::register_index_command(app);
+  cir::cli::register_search_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -7,12 +7,16 @@
 // the modules below, with the failing file or text named.
 #pragma once
 
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "cir/compose.h"
 #include "cir/core.h"
 #include "cir/image.h"
+#include "cir/index.h"
 #include "cir/model.h"
 #include "cir/text.h"
 
@@ -53,5 +57,154 @@ class Encoder {
 
 /// Where a model's tokenizer files are: the directory itself, or the .pt file's directory.
 std::string tokenizer_directory(const std::string& model_path);
+
+/// The identity an index records for a model (family, format, path, weights hash).
+index::ModelIdentity model_identity(const model::ModelSpec& spec);
+
+// ---------------------------------------------------------------------------------------------
+// Ingestion
+
+struct IngestOptions {
+  std::string images;         ///< gallery directory or list file (build); empty = the recorded root (sync)
+  std::string model;          ///< model directory / .pt (build); sync/add reuse the manifest's
+  std::string metadata_file;  ///< optional CSV/JSONL keyed by path relative to the root
+  std::string index_key = "Flat";
+  index::VectorDType vector_dtype = index::VectorDType::kFp16;
+  EncoderOptions encoder;
+  bool remove_missing = false;  ///< sync: remove items whose files are gone
+  bool progress = true;         ///< progress bar / periodic lines on stderr
+};
+
+struct IngestReport {
+  int64_t n_scanned = 0;
+  int64_t n_added = 0;      ///< new items
+  int64_t n_updated = 0;    ///< changed files re-encoded
+  int64_t n_unchanged = 0;  ///< skipped: same size, mtime or content hash
+  int64_t n_failed = 0;     ///< listed in failures.jsonl
+  int64_t n_removed = 0;
+  double seconds = 0;
+};
+
+/// Creates (or resumes) an index at `index_dir` from a gallery. Items already committed with an
+/// unchanged file are skipped, so a rerun after an interruption continues where it stopped.
+IngestReport build_index(const std::string& index_dir, const IngestOptions& options);
+/// Rescans the recorded gallery root: adds new and changed files, removes deleted ones.
+IngestReport sync_index(const std::string& index_dir, const IngestOptions& options);
+/// Adds (or re-encodes) the given files or directories, which must lie under the gallery root.
+IngestReport add_to_index(const std::string& index_dir, const std::vector<std::string>& paths, const IngestOptions& options);
+
+// ---------------------------------------------------------------------------------------------
+// Queries: the one query path of the CLI, the server and the evaluation harness.
+
+/// Where a query's reference image comes from (at most one field set).
+struct ReferenceImage {
+  std::string path;                 ///< an image file to decode and encode
+  std::string gallery_id;           ///< an indexed item's external id: its stored vector is reused
+  std::vector<uint8_t> bytes;       ///< encoded image bytes (upload)
+  std::vector<float> embedding;     ///< a raw image feature given directly
+  bool empty() const { return path.empty() && gallery_id.empty() && bytes.empty() && embedding.empty(); }
+};
+
+/// One extra weighted term (rclip-style `+ "2:red" - "sleeves" + ./b.jpg`).
+struct QueryTerm {
+  std::string text;        ///< a text term, or
+  std::string image_path;  ///< an image term (file) / gallery id with "id:" prefix
+  float weight = 1.f;
+};
+
+struct QueryRequest {
+  ReferenceImage reference;
+  std::vector<std::string> texts;           ///< modification text(s)
+  std::vector<std::string> negative_texts;
+  std::vector<QueryTerm> terms;
+  std::string method = "sum";
+  float image_weight = 1.f;
+  float text_weight = 1.f;
+  float negative_weight = 1.f;
+  int k = 20;
+  int offset = 0;
+  std::string filter;                       ///< CLI expression (index::parse_filter)
+  std::optional<index::Filter> parsed_filter;  ///< used instead of `filter` when set
+  std::optional<float> score_threshold;
+  bool include_reference = false;           ///< by default a gallery reference is never a hit
+  std::vector<std::string> exclude_ids;     ///< external ids never returned
+  bool exact = false;
+  int ef_search = 0;
+  int nprobe = 0;
+};
+
+struct QueryHit {
+  int64_t id = 0;
+  std::string external_id;
+  std::string path;  ///< absolute path under the gallery root
+  float score = 0;
+  int rank = 0;
+  std::string caption;
+  std::map<std::string, index::MetaValue> metadata;
+};
+
+/// Milliseconds spent per stage of a query batch (shared by the batch's queries).
+struct QueryTimings {
+  double decode = 0, encode_image = 0, encode_text = 0, compose = 0, search = 0, fetch = 0;
+};
+
+struct QueryResult {
+  std::vector<QueryHit> hits;
+  int64_t n_filtered = 0;         ///< items the filter rejected
+  int64_t n_excluded = 0;         ///< the reference / exclude_ids
+  int64_t n_below_threshold = 0;  ///< dropped by score_threshold
+  bool has_more = false;
+  std::string method;
+  QueryTimings took_ms;
+};
+
+struct EngineOptions {
+  std::string model;  ///< model to query with; default: the manifest's model path
+  EncoderOptions encoder;
+  bool read_only = true;
+};
+
+/// An open index with its model: the facade every front end queries through.
+class Engine {
+ public:
+  /// Opens the index and its model; refuses a model whose identity differs from the manifest's.
+  static std::unique_ptr<Engine> open(const std::string& index_dir, const EngineOptions& options = {});
+  ~Engine();
+
+  /// Runs a batch of queries. Texts of the whole batch are encoded together.
+  std::vector<QueryResult> query_batch(const std::vector<QueryRequest>& requests) const;
+
+  const index::Store& store() const { return *store_; }
+  index::Store& store() { return *store_; }
+  const Encoder& encoder() const { return *encoder_; }
+  /// Absolute gallery root recorded at build time ("" if unknown).
+  const std::string& gallery_root() const { return gallery_root_; }
+
+ private:
+  Engine() = default;
+  std::vector<float> reference_feature(const ReferenceImage& ref, QueryTimings& t) const;
+  std::unique_ptr<index::Store> store_;
+  std::unique_ptr<Encoder> encoder_;
+  std::string gallery_root_;
+};
+
+/// ANN honesty (clip-retrieval#76): recall@k of the index's ANN structure against exact search,
+/// measured with text queries and composed (stored image + text) queries — not with the
+/// database's own vectors, which flatter an index tuned on images.
+struct IndexRecallReport {
+  int k = 0;
+  int64_t n_text_queries = 0;
+  int64_t n_composed_queries = 0;
+  double text_recall = 0;
+  double composed_recall = 0;
+  std::string index_key;
+};
+
+/// Uses `texts` (or, when empty, up to 200 stored captions; failing those, generic prompts) as
+/// text queries, and pairs each with a stored image for the composed queries (sum baseline).
+IndexRecallReport measure_recall(const Engine& engine, const std::vector<std::string>& texts, int k);
+
+/// Reads <index>/gallery.json: the absolute root external ids are relative to ("" if absent).
+std::string read_gallery_root(const std::string& index_dir);
 
 }  // namespace cir::engine

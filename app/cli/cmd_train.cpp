@@ -1,0 +1,98 @@
+// `cir train <what>`: the training loops cir ships (tokenizer, small CLIP).
+#include <cstdio>
+#include <iostream>
+
+#include "cir/synth.h"
+#include "cir/text.h"
+#include "cir/train.h"
+#include "cli_common.h"
+
+namespace cir::cli {
+namespace {
+
+// Every text the world's train split holds: captions and modification texts, so the
+// vocabulary covers what queries say as well as what captions say.
+std::vector<std::string> world_corpus(const std::string& world_dir) {
+  const synth::World world = synth::load_world(world_dir);
+  const auto& split = world.split("train");
+  std::vector<std::string> corpus;
+  for (const auto& scene : split.scenes) corpus.insert(corpus.end(), scene.captions.begin(), scene.captions.end());
+  for (const auto& query : split.queries) corpus.push_back(query.text);
+  return corpus;
+}
+
+void register_train_tokenizer(CLI::App& train) {
+  struct Args {
+    std::string world, corpus, out;
+    text::BpeTrainOptions options;
+  };
+  auto a = std::make_shared<Args>();
+  auto* cmd = train.add_subcommand("tokenizer", "Learn a byte-level BPE (HF vocab.json + merges.txt)");
+  cmd->add_option("--world", a->world, "A shapes world: train captions and query texts are the corpus");
+  cmd->add_option("--corpus", a->corpus, "A UTF-8 text file, one sentence per line");
+  cmd->add_option("--out", a->out, "Output directory")->required();
+  cmd->add_option("--vocab-size", a->options.vocab_size, "Vocabulary size")->capture_default_str();
+  cmd->add_option("--min-frequency", a->options.min_frequency, "Least pair count to merge")->capture_default_str();
+  cmd->callback([a] {
+    if (a->world.empty() == a->corpus.empty())
+      throw Error(ErrorCode::kInvalidArgument, "give exactly one of --world or --corpus");
+    const auto corpus = a->world.empty() ? read_lines(a->corpus) : world_corpus(a->world);
+    text::train_bpe(corpus, a->options, a->out);
+    std::cout << "trained a BPE of " << a->options.vocab_size << " tokens on " << corpus.size() << " texts -> " << a->out
+              << "\n";
+  });
+}
+
+void register_train_clip(CLI::App& train) {
+  auto o = std::make_shared<train::ClipTrainOptions>();
+  auto* cmd = train.add_subcommand("clip", "Contrastive pre-training of a small CLIP on a shapes world");
+  cmd->add_option("--world", o->world_dir, "Shapes world directory (cir synth)")->required();
+  cmd->add_option("--tokenizer", o->tokenizer_dir, "Directory with vocab.json + merges.txt")->required();
+  cmd->add_option("--out", o->out_dir, "Output Hugging Face CLIP directory")->required();
+  cmd->add_option("--checkpoint-dir", o->checkpoint_dir, "Checkpoints (default <out>/checkpoints)");
+  cmd->add_flag("--resume", o->resume, "Continue from the newest checkpoint");
+  cmd->add_option("--steps", o->steps, "Optimiser steps")->capture_default_str();
+  cmd->add_option("--batch-size", o->batch_size, "Image/caption pairs per step")->capture_default_str();
+  cmd->add_option("--lr", o->learning_rate, "Peak learning rate (AdamW)")->capture_default_str();
+  cmd->add_option("--weight-decay", o->weight_decay, "AdamW weight decay on matrices")->capture_default_str();
+  cmd->add_option("--warmup", o->warmup_steps, "Linear warm-up steps")->capture_default_str();
+  cmd->add_option("--checkpoint-every", o->checkpoint_every, "Steps between checkpoints")->capture_default_str();
+  cmd->add_option("--eval-every", o->eval_every, "Steps between val caption->image R@1 (0 = never)")
+      ->capture_default_str();
+  cmd->add_option("--seed", o->seed, "Seed (init and sampling)")->capture_default_str();
+  cmd->add_option("--threads", o->n_threads, "Threads (0 = all cores)");
+  cmd->add_option("--embed-dim", o->arch.embed_dim)->capture_default_str();
+  cmd->add_option("--patch-size", o->arch.patch_size)->capture_default_str();
+  cmd->add_option("--vision-width", o->arch.vision_width)->capture_default_str();
+  cmd->add_option("--vision-layers", o->arch.vision_layers)->capture_default_str();
+  cmd->add_option("--vision-heads", o->arch.vision_heads)->capture_default_str();
+  cmd->add_option("--text-width", o->arch.text_width)->capture_default_str();
+  cmd->add_option("--text-layers", o->arch.text_layers)->capture_default_str();
+  cmd->add_option("--text-heads", o->arch.text_heads)->capture_default_str();
+  cmd->add_option("--image-size", o->arch.image_size)->capture_default_str();
+  cmd->add_flag("--keep-checkpoints", o->keep_checkpoints, "Keep checkpoints/ after export");
+  cmd->callback([o] {
+    const auto report = train::train_clip(*o, [](const train::ClipTrainProgress& p) {
+      if (p.step % 10 != 0 && p.val_r1 < 0 && p.step != p.total_steps) return;
+      std::fprintf(stderr, "step %d/%d  loss %.4f  lr %.2e  scale %.1f  %.0f samples/s", p.step, p.total_steps, p.loss,
+                   p.learning_rate, p.logit_scale, p.samples_per_s);
+      if (p.val_r1 >= 0) std::fprintf(stderr, "  val caption->image R@1 %.3f", p.val_r1);
+      std::fprintf(stderr, "\n");
+    });
+    std::cout << "trained " << report.steps << " steps in " << report.seconds << " s (" << report.n_parameters
+              << " parameters), loss " << report.first_loss << " -> " << report.final_loss;
+    if (report.val_r1 >= 0) std::cout << ", val caption->image R@1 " << report.val_r1;
+    std::cout << "\nwrote " << report.out_dir << "\n";
+  });
+}
+
+}  // namespace
+
+void register_train_command(CLI::App& app) {
+  auto* train = app.add_subcommand("train", "Train tokenizers and models");
+  train->require_subcommand(1);
+  register_train_tokenizer(*train);
+  register_train_clip(*train);
+}
+
+}  // namespace cir::cli

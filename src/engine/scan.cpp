@@ -1,0 +1,225 @@
+#include "scan.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+
+#include "cir/core.h"
+
+namespace cir::engine {
+namespace fs = std::filesystem;
+
+namespace {
+
+bool is_image_file(const fs::path& p) {
+  std::string ext = p.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  return ext == ".jpg" || ext == ".jpeg" || ext == ".png" || ext == ".webp" || ext == ".gif" || ext == ".bmp";
+}
+
+}  // namespace
+
+std::optional<ScannedFile> stat_file(const fs::path& path, const fs::path& root) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+  ScannedFile f;
+  f.path = path.string();
+  f.external_id = path.lexically_relative(root).generic_string();
+  f.size_bytes = st.st_size;
+  f.mtime_ns = int64_t(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+  return f;
+}
+
+namespace {
+
+std::vector<ScannedFile> scan_directory(const fs::path& root) {
+  std::vector<ScannedFile> files;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(root, fs::directory_options::skip_permission_denied, ec);
+       it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (ec) break;
+    if (!is_image_file(it->path())) continue;
+    if (auto f = stat_file(it->path(), root)) files.push_back(std::move(*f));
+  }
+  if (ec) throw Error(ErrorCode::kIo, "cannot scan '" + root.string() + "': " + ec.message());
+  return files;
+}
+
+std::vector<ScannedFile> scan_list_file(const fs::path& list, fs::path& root) {
+  root = fs::absolute(list).parent_path();
+  const std::string text = read_file_text(list.string());
+  std::vector<ScannedFile> files;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    std::string line = text.substr(start, end - start);
+    start = end + 1;
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+    if (line.empty() || line[0] == '#') continue;
+    fs::path p(line);
+    if (p.is_relative()) p = root / p;
+    if (auto f = stat_file(p.lexically_normal(), root)) {
+      files.push_back(std::move(*f));
+    } else {
+      // Listed but missing: keep it so ingestion reports it as a failure instead of hiding it.
+      ScannedFile missing;
+      missing.path = p.string();
+      missing.external_id = p.lexically_normal().lexically_relative(root).generic_string();
+      files.push_back(std::move(missing));
+    }
+  }
+  return files;
+}
+
+index::MetaValue meta_from_json(const nlohmann::json& v) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_number()) return v.get<double>();
+  if (v.is_boolean()) return v.get<bool>() ? 1.0 : 0.0;
+  return v.dump();  // nested values are kept as their JSON text
+}
+
+index::MetaValue meta_from_text(const std::string& s) {
+  if (!s.empty()) {
+    char* end = nullptr;
+    const double d = std::strtod(s.c_str(), &end);
+    if (end && *end == '\0') return d;
+  }
+  return s;
+}
+
+// RFC 4180 fields of one CSV record starting at `pos`; advances pos past the record.
+std::vector<std::string> parse_csv_record(const std::string& text, size_t& pos, const std::string& file) {
+  std::vector<std::string> fields;
+  std::string field;
+  bool quoted = false, any = false;
+  while (pos < text.size()) {
+    const char c = text[pos++];
+    any = true;
+    if (quoted) {
+      if (c == '"') {
+        if (pos < text.size() && text[pos] == '"') {
+          field += '"';
+          ++pos;
+        } else {
+          quoted = false;
+        }
+      } else {
+        field += c;
+      }
+    } else if (c == '"') {
+      quoted = true;
+    } else if (c == ',') {
+      fields.push_back(std::move(field));
+      field.clear();
+    } else if (c == '\n') {
+      break;
+    } else if (c != '\r') {
+      field += c;
+    }
+  }
+  if (quoted) throw Error(ErrorCode::kCorrupt, "metadata file '" + file + "': unterminated quoted field");
+  if (any) fields.push_back(std::move(field));
+  return fields;
+}
+
+std::map<std::string, Metadata> read_metadata_csv(const std::string& path, const std::string& text) {
+  size_t pos = 0;
+  const auto header = parse_csv_record(text, pos, path);
+  auto key_col = std::find_if(header.begin(), header.end(), [](const std::string& h) { return h == "path" || h == "file"; });
+  if (key_col == header.end())
+    throw Error(ErrorCode::kInvalidArgument, "metadata file '" + path + "': header needs a 'path' or 'file' column");
+  const size_t key_index = static_cast<size_t>(key_col - header.begin());
+  std::map<std::string, Metadata> out;
+  int line = 1;
+  while (pos < text.size()) {
+    ++line;
+    const auto rec = parse_csv_record(text, pos, path);
+    if (rec.empty() || (rec.size() == 1 && rec[0].empty())) continue;
+    if (rec.size() != header.size())
+      throw Error(ErrorCode::kCorrupt, "metadata file '" + path + "' line " + std::to_string(line) + ": " +
+                                           std::to_string(rec.size()) + " fields, header has " + std::to_string(header.size()));
+    Metadata md;
+    for (size_t i = 0; i < rec.size(); ++i)
+      if (i != key_index) md[header[i]] = meta_from_text(rec[i]);
+    out[rec[key_index]] = std::move(md);
+  }
+  return out;
+}
+
+std::map<std::string, Metadata> read_metadata_jsonl(const std::string& path, const std::string& text) {
+  std::map<std::string, Metadata> out;
+  size_t start = 0;
+  int line = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    const std::string row = text.substr(start, end - start);
+    start = end + 1;
+    ++line;
+    if (row.find_first_not_of(" \t\r") == std::string::npos) continue;
+    const auto j = nlohmann::json::parse(row, nullptr, false);
+    if (j.is_discarded() || !j.is_object())
+      throw Error(ErrorCode::kCorrupt, "metadata file '" + path + "' line " + std::to_string(line) + ": not a JSON object");
+    const auto key = j.contains("path") ? j["path"] : (j.contains("file") ? j["file"] : nlohmann::json());
+    if (!key.is_string())
+      throw Error(ErrorCode::kInvalidArgument,
+                  "metadata file '" + path + "' line " + std::to_string(line) + ": needs a string 'path' or 'file'");
+    Metadata md;
+    for (const auto& [k, v] : j.items())
+      if (k != "path" && k != "file") md[k] = meta_from_json(v);
+    out[key.get<std::string>()] = std::move(md);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<ScannedFile> scan_gallery(const std::string& images, std::string& root_dir) {
+  const fs::path p(images);
+  std::error_code ec;
+  std::vector<ScannedFile> files;
+  fs::path root;
+  if (fs::is_directory(p, ec)) {
+    root = fs::absolute(p).lexically_normal();
+    files = scan_directory(root);
+  } else if (fs::is_regular_file(p, ec)) {
+    files = scan_list_file(p, root);
+  } else {
+    throw Error(ErrorCode::kNotFound, "--images '" + images + "' is neither a directory nor a list file");
+  }
+  std::sort(files.begin(), files.end(), [](const auto& a, const auto& b) { return a.external_id < b.external_id; });
+  root_dir = root.string();
+  return files;
+}
+
+void read_sidecars(const std::string& image_path, Metadata& metadata, std::string& caption) {
+  fs::path base(image_path);
+  base.replace_extension();
+  const std::string json_path = base.string() + ".json";
+  const std::string txt_path = base.string() + ".txt";
+  std::error_code ec;
+  if (fs::is_regular_file(json_path, ec)) {
+    const auto j = nlohmann::json::parse(read_file_text(json_path), nullptr, false);
+    if (j.is_discarded() || !j.is_object())
+      throw Error(ErrorCode::kCorrupt, "sidecar '" + json_path + "' is not a JSON object");
+    for (const auto& [k, v] : j.items()) metadata[k] = meta_from_json(v);
+    if (j.contains("caption") && j["caption"].is_string()) caption = j["caption"].get<std::string>();
+  }
+  if (fs::is_regular_file(txt_path, ec)) {
+    caption = read_file_text(txt_path);
+    while (!caption.empty() && (caption.back() == '\n' || caption.back() == '\r' || caption.back() == ' '))
+      caption.pop_back();
+  }
+}
+
+std::map<std::string, Metadata> read_metadata_file(const std::string& path) {
+  const std::string text = read_file_text(path);
+  const bool jsonl = path.size() >= 6 && (path.ends_with(".jsonl") || path.ends_with(".json"));
+  return jsonl ? read_metadata_jsonl(path, text) : read_metadata_csv(path, text);
+}
+
+}  // namespace cir::engine

@@ -18,6 +18,8 @@ void register_synth_command(CLI::App& app);
 void register_train_command(CLI::App& app);
 void register_index_command(CLI::App& app);
 void register_search_command(CLI::App& app);
+void register_eval_command(CLI::App& app);
+void register_serve_command(CLI::App& app);
 
 /// Reads a UTF-8 text file with one entry per line (trailing '\r' removed; a final empty
 /// line ignored). Throws cir::Error naming the file.

@@ -23,6 +23,7 @@ struct SearchArgs {
   std::vector<std::string> texts;
   std::vector<std::string> negatives;
   std::string method = "sum";
+  std::vector<std::string> method_options;
   std::string weights;
   int k = 10;
   int offset = 0;
@@ -99,6 +100,12 @@ engine::QueryRequest build_request(const SearchArgs& a) {
   q.negative_texts = a.negatives;
   apply_arithmetic(a.words, q);
   q.method = a.method;
+  for (const auto& kv : a.method_options) {
+    const auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw Error(ErrorCode::kInvalidArgument, "--method-opt wants key=value, got '" + kv + "'");
+    q.method_options[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
   if (!a.weights.empty()) {
     const auto comma = a.weights.find(',');
     if (comma == std::string::npos) throw Error(ErrorCode::kInvalidArgument, "--weights wants 'wi,wt', got '" + a.weights + "'");
@@ -181,6 +188,7 @@ void register_search_command(CLI::App& app) {
   cmd->add_option("--text", a->texts, "Modification text (repeat to average several)");
   cmd->add_option("--neg", a->negatives, "Negative text (subtracted)");
   cmd->add_option("--method", a->method, "Composition method (see docs/methods.md)")->capture_default_str();
+  cmd->add_option("--method-opt", a->method_options, "Method setting key=value (e.g. phi=ckpt.pt); repeatable");
   cmd->add_option("--weights", a->weights, "Image and text weights 'wi,wt' (sum)");
   cmd->add_option("-k", a->k, "Results")->capture_default_str();
   cmd->add_option("--offset", a->offset, "Skip this many results (paging)")->capture_default_str();

@@ -1,4 +1,4 @@
-// `cir train <what>`: the training loops cir ships (tokenizer, small CLIP).
+// `cir train <what>`: the training loops cir ships (tokenizer, small CLIP, composition heads).
 #include <cstdio>
 #include <iostream>
 
@@ -86,6 +86,50 @@ void register_train_clip(CLI::App& train) {
   });
 }
 
+// The head trainers share one option set; `defaults` names each method's own defaults for --help.
+void register_train_head(CLI::App& train, const std::string& name, const std::string& description,
+                         const std::string& out_help, const std::string& defaults,
+                         train::HeadTrainReport (*run)(const train::HeadTrainOptions&, const train::HeadProgressFn&)) {
+  auto o = std::make_shared<train::HeadTrainOptions>();
+  auto* cmd = train.add_subcommand(name, description);
+  cmd->add_option("--world", o->world_dir, "Shapes world directory (cir synth); its train split is used")->required();
+  cmd->add_option("--model", o->model_dir, "CLIP directory (Hugging Face layout, e.g. from cir train clip)")->required();
+  cmd->add_option("--out", o->out, out_help)->required();
+  cmd->add_option("--checkpoint-dir", o->checkpoint_dir, "Checkpoints (default <out>.checkpoints)");
+  cmd->add_flag("--resume", o->resume, "Continue from the newest checkpoint");
+  cmd->add_option("--steps", o->steps, "Optimiser steps")->capture_default_str();
+  cmd->add_option("--batch-size", o->batch_size, "Samples per step")->capture_default_str();
+  cmd->add_option("--lr", o->learning_rate, "Learning rate (0 = default: " + defaults + ")")->capture_default_str();
+  cmd->add_option("--weight-decay", o->weight_decay, "Weight decay (< 0 = the method's default)");
+  cmd->add_option("--checkpoint-every", o->checkpoint_every, "Steps between checkpoints")->capture_default_str();
+  cmd->add_option("--seed", o->seed, "Seed (init, sampling, dropout)")->capture_default_str();
+  cmd->add_option("--threads", o->n_threads, "Threads (0 = all cores)");
+  cmd->add_flag("--keep-checkpoints", o->keep_checkpoints, "Keep the checkpoint directory after export");
+  if (name == "combiner") {
+    cmd->add_option("--projection-dim", o->projection_dim, "Combiner projection width p (0 = 4 x embed dim)");
+    cmd->add_option("--hidden-dim", o->hidden_dim, "Combiner hidden width H (0 = 8 x embed dim)");
+  }
+  if (name == "phi" || name == "pic2word")
+    cmd->add_option("--hidden-dim", o->hidden_dim, "Hidden width (0 = phi 4 x embed dim, Pic2Word 512)");
+  if (name == "spn" || name == "phi")
+    cmd->add_option("--temperature", o->temperature, "Softmax temperature (0 = SPN 0.02, phi NT-Xent 0.25)");
+  if (name == "phi") cmd->add_option("--oti-steps", o->oti_steps, "OTI steps per image (targets)")->capture_default_str();
+  if (name == "phi" || name == "pic2word")
+    cmd->add_option("--max-images", o->max_images, "Use at most this many train images (0 = all)");
+  cmd->callback([o, run] {
+    const auto report = run(*o, [](const train::HeadTrainProgress& p) {
+      if (p.stage != "train") {
+        std::fprintf(stderr, "%s %d/%d\n", p.stage.c_str(), p.step, p.total_steps);
+        return;
+      }
+      if (p.step % 10 != 0 && p.step != p.total_steps) return;
+      std::fprintf(stderr, "step %d/%d  loss %.4f  %.0f samples/s\n", p.step, p.total_steps, p.loss, p.samples_per_s);
+    });
+    std::cout << "trained " << report.steps << " steps in " << report.seconds << " s at lr " << report.learning_rate
+              << ", loss " << report.first_loss << " -> " << report.final_loss << "\nwrote " << report.out << "\n";
+  });
+}
+
 }  // namespace
 
 void register_train_command(CLI::App& app) {
@@ -93,6 +137,14 @@ void register_train_command(CLI::App& app) {
   train->require_subcommand(1);
   register_train_tokenizer(*train);
   register_train_clip(*train);
+  register_train_head(*train, "combiner", "CLIP4Cir Combiner on a frozen CLIP (shapes world train triplets)",
+                      "Output .pt ({'Combiner': state_dict})", "2e-5, Adam", train::train_combiner);
+  register_train_head(*train, "spn", "SPN4CIR stage 2: fine-tune the text tower against a static image bank",
+                      "Output Hugging Face CLIP directory", "2e-5, AdamW", train::train_spn);
+  register_train_head(*train, "phi", "SEARLE phi: distil OTI tokens of the train images",
+                      "Output .pt ({'Phi': state_dict})", "1e-4, AdamW wd 0.01", train::train_phi);
+  register_train_head(*train, "pic2word", "Pic2Word IM2TEXT: image-only contrastive with CLIP frozen",
+                      "Output .pt ({'state_dict_img2text': state_dict})", "1e-4, AdamW wd 0.1", train::train_pic2word);
 }
 
 }  // namespace cir::cli

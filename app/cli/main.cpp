@@ -23,6 +23,8 @@ int main(int argc, char** argv) {
   cir::cli::register_train_command(app);
   cir::cli::register_index_command(app);
   cir::cli::register_search_command(app);
+  cir::cli::register_eval_command(app);
+  cir::cli::register_serve_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

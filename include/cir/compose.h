@@ -10,12 +10,20 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "cir/core.h"
+
+namespace cir::model {
+class ClipModel;
+}
+namespace cir::text {
+class ClipTokenizer;
+}
 
 namespace cir::compose {
 
@@ -36,6 +44,25 @@ struct ComposeContext {
   int embed_dim = 0;
   /// Raw text features (n x embed_dim) of the given texts.
   std::function<FloatMatrix(const std::vector<std::string>&)> encode_texts;
+  /// The loaded CLIP and its tokenizer, for methods that run the text tower themselves
+  /// (pseudo-token injection). Null when the engine has no CLIP (e.g. BLIP-2 indexes).
+  const model::ClipModel* model = nullptr;
+  const text::ClipTokenizer* tokenizer = nullptr;
+  /// Method settings by name ("phi" -> checkpoint path, "alpha_pos" -> "0.13", "captions" ->
+  /// JSON path, ...), from the CLI's --method-opt key=value or the HTTP request.
+  std::map<std::string, std::string> options;
+  /// Per-input identifiers the method may key side data on (e.g. SEIZE captions by reference
+  /// id), parallel to the inputs; may be empty.
+  std::vector<std::string> query_keys;
+};
+
+/// A query whose score is not a single inner product: m rows per input and a rule combining
+/// the m inner products with a gallery vector into its score (SEIZE: s_after + a_pos max(d,0) +
+/// a_neg min(d,0) with d = s_after - s_before). The engine scores such queries exactly over
+/// every eligible item.
+struct ScoringQuery {
+  FloatMatrix vectors;  ///< m x embed_dim
+  std::function<float(const float* inner_products)> combine;  ///< reads m values
 };
 
 class Method {
@@ -48,6 +75,13 @@ class Method {
   virtual bool needs_text() const = 0;
   /// Normalised query rows, one per input.
   virtual FloatMatrix compose(const std::vector<ComposeInput>& inputs, const ComposeContext& context) const = 0;
+  /// True when the method scores through compose_scoring instead of one query row.
+  virtual bool uses_scoring() const { return false; }
+  /// One ScoringQuery per input (only for methods with uses_scoring()).
+  virtual std::vector<ScoringQuery> compose_scoring(const std::vector<ComposeInput>& inputs,
+                                                    const ComposeContext& context) const {
+    throw Error(ErrorCode::kUnsupported, "method '" + name() + "' has no scoring form");
+  }
 };
 
 /// The method registered under `name`; kNotFound listing the known names.

@@ -66,6 +66,9 @@ index::ModelIdentity model_identity(const model::ModelSpec& spec);
 
 struct IngestOptions {
   std::string images;         ///< gallery directory or list file (build); empty = the recorded root (sync)
+  /// With a list file: the directory its relative entries (and so external ids) are relative
+  /// to. Default: the list file's own directory.
+  std::string list_root;
   std::string model;          ///< model directory / .pt (build); sync/add reuse the manifest's
   std::string metadata_file;  ///< optional CSV/JSONL keyed by path relative to the root
   std::string index_key = "Flat";
@@ -118,6 +121,7 @@ struct QueryRequest {
   std::vector<std::string> negative_texts;
   std::vector<QueryTerm> terms;
   std::string method = "sum";
+  std::map<std::string, std::string> method_options;  ///< see compose::ComposeContext::options
   float image_weight = 1.f;
   float text_weight = 1.f;
   float negative_weight = 1.f;
@@ -183,6 +187,9 @@ class Engine {
  private:
   Engine() = default;
   std::vector<float> reference_feature(const ReferenceImage& ref, QueryTimings& t) const;
+  index::SearchRequest search_request(const QueryRequest& r, const std::optional<int64_t>& reference_id) const;
+  void fill_result(const QueryRequest& r, const index::SearchResult& found, QueryResult& out, QueryTimings& t) const;
+  index::SearchResult scored_search(const compose::ScoringQuery& q, const index::SearchRequest& sr) const;
   std::unique_ptr<index::Store> store_;
   std::unique_ptr<Encoder> encoder_;
   std::string gallery_root_;

@@ -4,9 +4,10 @@
 // Contract: no torch type crosses this header; inputs and outputs are row-major float buffers.
 // A loaded model is immutable; encode_* may be called from several threads (libtorch inference
 // is thread-safe for read-only modules), though one caller batching is fastest.
-// Errors: cir::Error naming the file and tensor — kNotFound (missing file/tensor), kCorrupt
-// (truncated/garbled safetensors, JSON, archives), kModel (shapes that do not fit the config),
-// kUnsupported (unknown architecture or dtype). c10::Error never escapes.
+// Errors: cir::Error naming the file and tensor — kNotFound (missing file), kCorrupt
+// (truncated/garbled safetensors, JSON, archives), kModel (a tensor missing or of a shape that
+// does not fit the config; config fields missing or of the wrong type), kUnsupported (unknown
+// architecture, dtype, or a TorchScript archive that is not a CLIP). c10::Error never escapes.
 #pragma once
 
 #include <cstdint>
@@ -18,7 +19,10 @@
 
 namespace cir::model {
 
+/// Execution dtype: fp32, or bf16 (weights and activations in bfloat16 through oneDNN;
+/// outputs are always float).
 enum class DType { kFloat32, kBFloat16 };
+/// "fp32" | "bf16".
 std::string_view dtype_name(DType dtype);
 /// Parses "fp32"/"float32" or "bf16"/"bfloat16"; throws kInvalidArgument otherwise.
 DType parse_dtype(std::string_view name);
@@ -45,10 +49,12 @@ struct ModelSpec {
   int vocab_size = 49408;
   int64_t n_parameters = 0;     ///< filled once weights are loaded
   std::string weights_file;     ///< the file the weights were read from
-  std::string weights_sha256;   ///< of weights_file, filled once weights are loaded
+  std::string weights_sha256;   ///< of weights_file, filled once weights are loaded (for a sharded
+                                ///< HF checkpoint: of its model.safetensors.index.json)
   PreprocessSpec preprocess;
 };
 
+/// Runtime knobs of ClipModel::load.
 struct ModelOptions {
   DType dtype = DType::kFloat32;
   int n_threads = 0;  ///< libtorch intra-op threads; 0 = default_thread_count()
@@ -61,13 +67,27 @@ ModelSpec read_model_spec(const std::string& path);
 /// Sets libtorch's intra-op thread count (it starts with 1 on Debian's build).
 void set_torch_threads(int n_threads);
 
+/// One line describing the libtorch runtime (version, intra-op threads, whether oneDNN may run
+/// bf16 matmuls), for benchmark rows and diagnostics.
+std::string describe_torch_runtime();
+
+/// Writes a randomly initialised CLIP described by `spec` (OpenAI's initialisation, seeded) as
+/// a Hugging Face directory that ClipModel::load reads: for benchmarks and tests that need a
+/// model of real size without a real checkpoint. ViT towers only (kUnsupported otherwise);
+/// kModel for an inconsistent spec; kIo on write failures.
+void write_random_hf_model(const ModelSpec& spec, const std::string& dir, uint64_t seed = 0);
+
+/// A loaded CLIP (image and text towers) ready to encode; immutable after load.
 class ClipModel {
  public:
-  /// Loads weights; checks every tensor's presence and shape against the spec.
+  /// Loads weights from a Hugging Face or OpenCLIP directory, a TorchScript .pt file, or a
+  /// directory holding only model.pt; checks every tensor's presence and shape against the spec.
   static std::unique_ptr<ClipModel> load(const std::string& path, const ModelOptions& options = {});
   ~ClipModel();
 
+  /// The spec with n_parameters, weights_file and weights_sha256 filled in.
   const ModelSpec& spec() const;
+  /// The execution dtype chosen at load.
   DType dtype() const;
 
   /// pixels: n_images x 3 x image_size x image_size (normalised). Returns n x embed_dim,

@@ -93,4 +93,57 @@ struct BpeTrainOptions {
 /// written. Throws kInvalidArgument for bad options, kIo when the files cannot be written.
 int64_t train_bpe(const std::vector<std::string>& corpus, const BpeTrainOptions& options, const std::string& out_dir);
 
+/// BERT uncased WordPiece tokenizer, as Hugging Face's BertTokenizer (bert-base-uncased, what
+/// LAVIS's BLIP-2 uses) and the original BERT FullTokenizer: clean text, pad CJK ideographs,
+/// whitespace split, lowercase + strip accents, split punctuation, greedy longest-match
+/// WordPiece with "##" continuations and [UNK] (words over 100 characters are [UNK]). Special
+/// tokens ([CLS], [SEP], [PAD], [MASK], [UNK]) and added tokens (added_tokens.json, e.g. [DEC])
+/// written literally in a text are kept whole, as Hugging Face does. Immutable, thread-safe.
+class WordPieceTokenizer {
+ public:
+  /// Loads vocab.txt (one token per line, id = line number), plus added_tokens.json
+  /// (token -> id) and tokenizer_config.json's do_lower_case when present. kNotFound when the
+  /// directory or vocab.txt is missing; kCorrupt for bad JSON or a vocabulary lacking [CLS],
+  /// [SEP], [PAD] or [UNK].
+  static WordPieceTokenizer from_directory(const std::string& dir);
+  /// From a vocab.txt alone. Errors as from_directory.
+  static WordPieceTokenizer from_vocab(const std::string& vocab_txt, bool lower_case = true);
+
+  /// Word pieces of a text as strings (no [CLS]/[SEP]); what encode maps to ids.
+  std::vector<std::string> split(std::string_view text) const;
+  /// Ids of the word pieces, no [CLS]/[SEP], no truncation. Invalid UTF-8 reads as U+FFFD,
+  /// which the cleaning step drops, never an error.
+  std::vector<int32_t> encode(std::string_view text) const;
+  /// [CLS] + pieces + [SEP] per text, pieces truncated to max_length - 2 (LAVIS: padding
+  /// "max_length", truncation, max_txt_len 32), padded with [PAD] (id 0 in BERT vocabularies)
+  /// to max_length; lengths hold the real lengths, i.e. the attention mask.
+  /// Throws kInvalidArgument when max_length < 2.
+  TokenBatch tokenize(const std::vector<std::string>& texts, int max_length = 32) const;
+
+  int32_t cls_id() const;  ///< [CLS] (101 in bert-base-uncased)
+  int32_t sep_id() const;  ///< [SEP] (102)
+  int32_t pad_id() const;  ///< [PAD] (0)
+  int32_t unk_id() const;  ///< [UNK] (100)
+  /// One past the largest id, added tokens included (30523 for LAVIS's BERT + [DEC]).
+  int64_t vocab_size() const;
+  /// Id of a vocabulary entry or added token, if present.
+  std::optional<int32_t> token_id(std::string_view token) const;
+  /// Whether words are lowercased and stripped of accents (tokenizer_config do_lower_case).
+  bool lower_case() const;
+
+  /// Move-only: the vocabulary is owned by the instance.
+  WordPieceTokenizer(WordPieceTokenizer&&) noexcept;
+  WordPieceTokenizer& operator=(WordPieceTokenizer&&) noexcept;
+  ~WordPieceTokenizer();
+
+ private:
+  struct Impl;
+  explicit WordPieceTokenizer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+/// The 0/1 attention mask of a batch (n_texts x context_length, row-major): 1 where the
+/// position is below the row's length. Throws kInvalidArgument when lengths are missing.
+std::vector<int32_t> attention_mask(const TokenBatch& batch);
+
 }  // namespace cir::text

@@ -79,4 +79,72 @@ struct ClipTrainReport {
 ClipTrainReport train_clip(const ClipTrainOptions& options,
                            const std::function<void(const ClipTrainProgress&)>& on_progress = {});
 
+
+// ---------------------------------------------------------------------------------------------
+// Composition heads and text towers trained on the shapes world's train split with a frozen
+// (or partly frozen) CLIP: CLIP4Cir's Combiner, SPN4CIR's stage 2, SEARLE's phi and Pic2Word's
+// mapping network. Same contract as train_clip: deterministic for a seed (sampling and dropout
+// depend only on (seed, step)), checkpoints every `checkpoint_every` steps, exact --resume.
+
+/// Options shared by the head trainers; fields a trainer does not use are ignored.
+struct HeadTrainOptions {
+  std::string world_dir;       ///< a shapes world written by `cir synth` (train split used)
+  std::string model_dir;       ///< the CLIP the heads sit on (Hugging Face directory)
+  std::string out;             ///< output file (.pt) or, for SPN, a Hugging Face directory
+  std::string checkpoint_dir;  ///< default: <out>.checkpoints
+  bool resume = false;
+  int steps = 300;
+  int batch_size = 64;
+  double learning_rate = 0;    ///< 0 = the method's default (reported by the CLI --help)
+  double weight_decay = -1;    ///< < 0 = the method's default
+  int checkpoint_every = 50;
+  uint64_t seed = 0;
+  int n_threads = 0;           ///< 0 = default_thread_count()
+  bool keep_checkpoints = false;
+  int projection_dim = 0;      ///< Combiner p; 0 = 4 * embed_dim (CLIP4Cir)
+  int hidden_dim = 0;          ///< Combiner H, phi / Pic2Word hidden width; 0 = method default
+  double temperature = 0;      ///< SPN tau (0 = 0.02), phi NT-Xent (0 = 0.25)
+  int oti_steps = 350;         ///< phi: OTI steps per train image (the distillation targets)
+  int max_images = 0;          ///< phi / Pic2Word: use at most this many train images (0 = all)
+};
+
+/// One line of head-training progress.
+struct HeadTrainProgress {
+  std::string stage;  ///< "features", "oti" (phi targets) or "train"
+  int step = 0;
+  int total_steps = 0;
+  double loss = 0;
+  double samples_per_s = 0;
+};
+
+struct HeadTrainReport {
+  int steps = 0;
+  double first_loss = 0;
+  double final_loss = 0;
+  double seconds = 0;
+  double learning_rate = 0;  ///< the rate used (after defaults)
+  std::string out;
+};
+
+using HeadProgressFn = std::function<void(const HeadTrainProgress&)>;
+
+/// CLIP4Cir stage 2: a Combiner on frozen CLIP features of the world's train triplets; CE over
+/// in-batch targets with logits 100 q n(target)^T; Adam (default lr 2e-5 as CLIP4Cir; our small
+/// worlds want ~1e-3). Writes {"epoch": steps, "Combiner": state_dict} to `out` (torch.load-able).
+HeadTrainReport train_combiner(const HeadTrainOptions& options, const HeadProgressFn& on_progress = {});
+
+/// SPN4CIR stage 2: only the text tower trains; query n(I(ref) + T(text)) against a static bank
+/// of every train image's n(I(x)), CE at tau 0.02; AdamW (default lr 2e-5). Writes a Hugging
+/// Face CLIP directory to `out` (image tower unchanged, tokenizer files copied from model_dir).
+HeadTrainReport train_spn(const HeadTrainOptions& options, const HeadProgressFn& on_progress = {});
+
+/// SEARLE phi: OTI tokens of the train images (L_cos only, oti_steps each) distilled into phi
+/// with symmetric NT-Xent at temperature 0.25; AdamW lr 1e-4, wd 0.01. Writes {"Phi": sd}.
+HeadTrainReport train_phi(const HeadTrainOptions& options, const HeadProgressFn& on_progress = {});
+
+/// Pic2Word: IM2TEXT trained image-only with CLIP frozen: symmetric InfoNCE between n(I(x)) and
+/// n(T("a photo of *")) with the mapped token at "*", CLIP's logit scale; AdamW lr 1e-4, wd 0.1.
+/// Writes {"state_dict_img2text": sd}.
+HeadTrainReport train_pic2word(const HeadTrainOptions& options, const HeadProgressFn& on_progress = {});
+
 }  // namespace cir::train

@@ -4,6 +4,7 @@
 #include <mutex>
 
 #include "baselines.h"
+#include "compose/methods.h"
 
 namespace cir::compose {
 namespace {
@@ -19,6 +20,13 @@ struct Registry {
     factories["image"] = make_image_only;
     factories["text"] = make_text_only;
     factories["sum"] = make_sum;
+    factories["searle"] = make_searle;
+    factories["searle-oti"] = make_searle_oti;
+    factories["pic2word"] = make_pic2word;
+    factories["seize"] = make_seize;
+    factories["ldre"] = make_ldre;
+    factories["combiner"] = make_combiner;
+    factories["spn"] = make_spn;
   }
 };
 

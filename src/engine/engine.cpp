@@ -3,6 +3,7 @@
 // Stages, each timed: resolve references (stored vectors for gallery ids, decode + encode for
 // files and uploads), compose (the method encodes the batch's texts in one call), search (filters
 // and exclusions inside the store, before the top-k cut), fetch (item records for the hits).
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 
@@ -73,12 +74,102 @@ std::vector<float> Engine::reference_feature(const ReferenceImage& ref, QueryTim
   return f.data;
 }
 
+index::SearchRequest Engine::search_request(const QueryRequest& r, const std::optional<int64_t>& reference_id) const {
+  index::SearchRequest sr;
+  sr.k = r.k;
+  sr.offset = r.offset;
+  sr.filter = r.parsed_filter ? *r.parsed_filter : index::parse_filter(r.filter);
+  sr.score_threshold = r.score_threshold;
+  sr.exact = r.exact;
+  sr.ef_search = r.ef_search;
+  sr.nprobe = r.nprobe;
+  std::vector<int64_t> excluded;
+  if (reference_id && !r.include_reference) excluded.push_back(*reference_id);
+  for (const auto& ext : r.exclude_ids)
+    if (auto rec = store_->find_by_external_id(ext)) excluded.push_back(rec->id);
+  sr.exclude_ids_per_query = {excluded};
+  return sr;
+}
+
+// Scores every eligible item exactly: each query row ranks the whole eligible set, then the
+// method's rule combines the per-row inner products. O(rows x items): fine for galleries that
+// fit an exact scan, which is where these methods are evaluated.
+index::SearchResult Engine::scored_search(const compose::ScoringQuery& q, const index::SearchRequest& sr) const {
+  index::SearchRequest all = sr;
+  all.k = static_cast<int>(std::max<int64_t>(1, store_->count()));
+  all.offset = 0;
+  all.score_threshold.reset();
+  all.exact = true;
+  const int64_t m = q.vectors.rows;
+  all.exclude_ids_per_query.assign(static_cast<size_t>(m), sr.exclude_ids_per_query.empty()
+                                                               ? std::vector<int64_t>{}
+                                                               : sr.exclude_ids_per_query[0]);
+  const index::SearchResult per_row = store_->search(q.vectors, all);
+  std::map<int64_t, std::vector<float>> sims;
+  for (int64_t r = 0; r < m; ++r)
+    for (const auto& hit : per_row.queries[r].hits) {
+      auto& v = sims[hit.id];
+      v.resize(static_cast<size_t>(m), 0.f);
+      v[r] = hit.score;
+    }
+  std::vector<index::Hit> ranked;
+  for (const auto& [id, v] : sims) ranked.push_back({id, q.combine(v.data()), 0});
+  std::sort(ranked.begin(), ranked.end(), [](const index::Hit& a, const index::Hit& b) {
+    return a.score != b.score ? a.score > b.score : a.id < b.id;
+  });
+  index::SearchResult out;
+  out.n_live = per_row.n_live;
+  out.n_filtered = per_row.n_filtered;
+  out.index_key = "exact";
+  index::QueryHits qh;
+  qh.exact = true;
+  qh.n_excluded = per_row.queries.empty() ? 0 : per_row.queries[0].n_excluded;
+  for (size_t i = static_cast<size_t>(sr.offset); i < ranked.size() && qh.hits.size() < static_cast<size_t>(sr.k); ++i) {
+    ranked[i].rank = static_cast<int>(i + 1);
+    if (sr.score_threshold && ranked[i].score < *sr.score_threshold) {
+      ++qh.n_below_threshold;
+      continue;
+    }
+    qh.hits.push_back(ranked[i]);
+  }
+  qh.has_more = ranked.size() > static_cast<size_t>(sr.offset + sr.k);
+  out.queries.push_back(qh);
+  return out;
+}
+
+void Engine::fill_result(const QueryRequest& r, const index::SearchResult& found, QueryResult& out, QueryTimings& t) const {
+  const auto t0 = Clock::now();
+  const auto& qh = found.queries.at(0);
+  out.method = r.method;
+  out.n_filtered = found.n_filtered;
+  out.n_excluded = qh.n_excluded;
+  out.n_below_threshold = qh.n_below_threshold;
+  out.has_more = qh.has_more;
+  for (const auto& hit : qh.hits) {
+    QueryHit h;
+    h.id = hit.id;
+    h.score = hit.score;
+    h.rank = hit.rank;
+    if (auto rec = store_->get_item(hit.id)) {
+      h.external_id = rec->external_id;
+      h.caption = rec->caption;
+      for (auto& [k, v] : rec->metadata)
+        if (!is_hidden_key(k)) h.metadata.emplace(k, v);
+      h.path = gallery_root_.empty() ? rec->external_id : (fs::path(gallery_root_) / rec->external_id).string();
+    }
+    out.hits.push_back(std::move(h));
+  }
+  t.fetch += ms_since(t0);
+}
+
 std::vector<QueryResult> Engine::query_batch(const std::vector<QueryRequest>& requests) const {
   std::vector<QueryResult> results(requests.size());
   QueryTimings t;
   const int embed_dim = encoder_->spec().embed_dim;
   compose::ComposeContext context;
   context.embed_dim = embed_dim;
+  context.model = &encoder_->model();
+  context.tokenizer = &encoder_->tokenizer();
   context.encode_texts = [&](const std::vector<std::string>& texts) {
     const auto t0 = Clock::now();
     FloatMatrix f = encoder_->encode_texts(texts);
@@ -114,66 +205,48 @@ std::vector<QueryResult> Engine::query_batch(const std::vector<QueryRequest>& re
     }
   }
 
-  // 2. Compose, grouping requests by method so each method sees one batch.
+  // 2. Compose, grouping requests by method (and options) so each method sees one batch.
   FloatMatrix queries(static_cast<int64_t>(requests.size()), embed_dim);
-  std::map<std::string, std::vector<size_t>> by_method;
-  for (size_t i = 0; i < requests.size(); ++i) by_method[requests[i].method].push_back(i);
-  for (const auto& [name, members] : by_method) {
-    const auto method = compose::find_method(name);
+  std::vector<std::optional<compose::ScoringQuery>> scoring(requests.size());
+  std::map<std::pair<std::string, std::map<std::string, std::string>>, std::vector<size_t>> groups;
+  for (size_t i = 0; i < requests.size(); ++i) groups[{requests[i].method, requests[i].method_options}].push_back(i);
+  for (const auto& [key, members] : groups) {
+    const auto method = compose::find_method(key.first);
+    compose::ComposeContext ctx = context;
+    ctx.options = key.second;
     std::vector<compose::ComposeInput> group;
-    for (size_t i : members) group.push_back(inputs[i]);
+    for (size_t i : members) {
+      group.push_back(inputs[i]);
+      ctx.query_keys.push_back(requests[i].reference.gallery_id);
+    }
     const auto t0 = Clock::now();
-    const FloatMatrix q = method->compose(group, context);
+    if (method->uses_scoring()) {
+      auto qs = method->compose_scoring(group, ctx);
+      for (size_t g = 0; g < members.size(); ++g) scoring[members[g]] = std::move(qs.at(g));
+    } else {
+      const FloatMatrix q = method->compose(group, ctx);
+      for (size_t g = 0; g < members.size(); ++g)
+        std::copy_n(q.row(static_cast<int64_t>(g)), embed_dim, queries.row(static_cast<int64_t>(members[g])));
+    }
     t.compose += ms_since(t0);
-    for (size_t g = 0; g < members.size(); ++g) std::copy_n(q.row(static_cast<int64_t>(g)), embed_dim, queries.row(members[g]));
   }
   // Text encoding happens inside compose; report it once, not twice.
   t.compose = std::max(0.0, t.compose - t.encode_text);
 
   // 3. Search and 4. fetch, per request (each has its own k, filter and exclusions).
   for (size_t i = 0; i < requests.size(); ++i) {
-    const auto& r = requests[i];
-    index::SearchRequest sr;
-    sr.k = r.k;
-    sr.offset = r.offset;
-    sr.filter = r.parsed_filter ? *r.parsed_filter : index::parse_filter(r.filter);
-    sr.score_threshold = r.score_threshold;
-    sr.exact = r.exact;
-    sr.ef_search = r.ef_search;
-    sr.nprobe = r.nprobe;
-    std::vector<int64_t> excluded;
-    if (reference_ids[i] && !r.include_reference) excluded.push_back(*reference_ids[i]);
-    for (const auto& ext : r.exclude_ids)
-      if (auto rec = store_->find_by_external_id(ext)) excluded.push_back(rec->id);
-    sr.exclude_ids_per_query = {excluded};
-    FloatMatrix one(1, embed_dim);
-    std::copy_n(queries.row(static_cast<int64_t>(i)), embed_dim, one.row(0));
-    auto t0 = Clock::now();
-    const index::SearchResult found = store_->search(one, sr);
-    t.search += ms_since(t0);
-    t0 = Clock::now();
-    auto& out = results[i];
-    const auto& qh = found.queries.at(0);
-    out.method = r.method;
-    out.n_filtered = found.n_filtered;
-    out.n_excluded = qh.n_excluded;
-    out.n_below_threshold = qh.n_below_threshold;
-    out.has_more = qh.has_more;
-    for (const auto& hit : qh.hits) {
-      QueryHit h;
-      h.id = hit.id;
-      h.score = hit.score;
-      h.rank = hit.rank;
-      if (auto rec = store_->get_item(hit.id)) {
-        h.external_id = rec->external_id;
-        h.caption = rec->caption;
-        for (auto& [k, v] : rec->metadata)
-          if (!is_hidden_key(k)) h.metadata.emplace(k, v);
-        h.path = gallery_root_.empty() ? rec->external_id : (fs::path(gallery_root_) / rec->external_id).string();
-      }
-      out.hits.push_back(std::move(h));
+    const index::SearchRequest sr = search_request(requests[i], reference_ids[i]);
+    const auto t0 = Clock::now();
+    index::SearchResult found;
+    if (scoring[i]) {
+      found = scored_search(*scoring[i], sr);
+    } else {
+      FloatMatrix one(1, embed_dim);
+      std::copy_n(queries.row(static_cast<int64_t>(i)), embed_dim, one.row(0));
+      found = store_->search(one, sr);
     }
-    t.fetch += ms_since(t0);
+    t.search += ms_since(t0);
+    fill_result(requests[i], found, results[i], t);
   }
   for (auto& r : results) r.took_ms = t;
   return results;

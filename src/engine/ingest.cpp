@@ -264,7 +264,7 @@ std::string read_gallery_root(const std::string& index_dir) {
 IngestReport build_index(const std::string& index_dir, const IngestOptions& options) {
   if (options.images.empty()) throw Error(ErrorCode::kInvalidArgument, "index build needs --images");
   std::string root;
-  const auto files = scan_gallery(options.images, root);
+  const auto files = scan_gallery(options.images, root, options.list_root);
   std::unique_ptr<index::Store> store;
   std::unique_ptr<Encoder> encoder;
   if (fs::exists(fs::path(index_dir) / "manifest.json")) {

@@ -48,8 +48,8 @@ std::vector<ScannedFile> scan_directory(const fs::path& root) {
   return files;
 }
 
-std::vector<ScannedFile> scan_list_file(const fs::path& list, fs::path& root) {
-  root = fs::absolute(list).parent_path();
+std::vector<ScannedFile> scan_list_file(const fs::path& list, fs::path& root, const std::string& list_root) {
+  root = list_root.empty() ? fs::absolute(list).parent_path() : fs::absolute(list_root).lexically_normal();
   const std::string text = read_file_text(list.string());
   std::vector<ScannedFile> files;
   size_t start = 0;
@@ -178,7 +178,7 @@ std::map<std::string, Metadata> read_metadata_jsonl(const std::string& path, con
 
 }  // namespace
 
-std::vector<ScannedFile> scan_gallery(const std::string& images, std::string& root_dir) {
+std::vector<ScannedFile> scan_gallery(const std::string& images, std::string& root_dir, const std::string& list_root) {
   const fs::path p(images);
   std::error_code ec;
   std::vector<ScannedFile> files;
@@ -187,7 +187,7 @@ std::vector<ScannedFile> scan_gallery(const std::string& images, std::string& ro
     root = fs::absolute(p).lexically_normal();
     files = scan_directory(root);
   } else if (fs::is_regular_file(p, ec)) {
-    files = scan_list_file(p, root);
+    files = scan_list_file(p, root, list_root);
   } else {
     throw Error(ErrorCode::kNotFound, "--images '" + images + "' is neither a directory nor a list file");
   }

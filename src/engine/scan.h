@@ -26,8 +26,9 @@ std::optional<ScannedFile> stat_file(const std::filesystem::path& path, const st
 
 /// Recursively lists image files under `root` (a directory), or reads `root` as a list file
 /// (one path per line, relative to the list's folder unless absolute). Sorted by external id.
-/// Returns the root directory that external ids are relative to in `root_dir`.
-std::vector<ScannedFile> scan_gallery(const std::string& images, std::string& root_dir);
+/// Returns the root directory that external ids are relative to in `root_dir`; `list_root`
+/// overrides a list file's directory as that root.
+std::vector<ScannedFile> scan_gallery(const std::string& images, std::string& root_dir, const std::string& list_root = "");
 
 /// Scalar metadata: strings and numbers (JSON numbers and booleans become numbers; CSV cells
 /// that parse fully as numbers become numbers).

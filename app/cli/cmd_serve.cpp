@@ -1,0 +1,51 @@
+// `cir serve --index name=DIR ... [--host] [--port] [--threads] [--queries FILE]`: the HTTP API
+// and web page (src/server). Runs until SIGINT/SIGTERM.
+#include <filesystem>
+
+#include "cir/server.h"
+#include "cli_common.h"
+
+namespace cir::cli {
+namespace {
+
+struct ServeArgs {
+  std::vector<std::string> indexes;
+  server::ServerOptions options;
+  int64_t max_body_mb = 20;
+};
+
+void run_serve(ServeArgs& args) {
+  for (const auto& spec : args.indexes) {
+    const auto eq = spec.find('=');
+    // A bare DIR is served under its folder name.
+    const std::string dir = eq == std::string::npos ? spec : spec.substr(eq + 1);
+    std::string name = eq == std::string::npos ? std::filesystem::path(dir).filename().string() : spec.substr(0, eq);
+    if (name.empty()) name = "default";
+    if (!args.options.indexes.emplace(name, dir).second)
+      throw Error(ErrorCode::kInvalidArgument, "--index: the name '" + name + "' is given twice");
+  }
+  args.options.max_body_bytes = args.max_body_mb << 20;
+  server::serve(args.options);
+}
+
+}  // namespace
+
+void register_serve_command(CLI::App& app) {
+  auto args = std::make_shared<ServeArgs>();
+  auto* cmd = app.add_subcommand("serve", "HTTP API (v1 + clip-retrieval compatible) and web page");
+  cmd->add_option("--index", args->indexes, "name=DIR of an index to serve (repeatable)")->required();
+  cmd->add_option("--host", args->options.host, "address to listen on")->capture_default_str();
+  cmd->add_option("--port", args->options.port, "port (0 = any free port)")->capture_default_str();
+  cmd->add_option("--threads", args->options.threads, "HTTP worker threads (0 = cores)")->capture_default_str();
+  cmd->add_option("--encoder-threads", args->options.encoder_threads, "threads per model call (0 = default)");
+  cmd->add_option("--model", args->options.model, "model override for every index (default: the manifest's)");
+  cmd->add_option("--queries", args->options.queries_file, "shapes-world queries/<split>.jsonl: mark ground truth");
+  cmd->add_flag("--writable", args->options.writable, "open indexes writable: enables POST/DELETE items");
+  cmd->add_option("--max-body-mb", args->max_body_mb, "largest request body (MB)")->capture_default_str();
+  cmd->add_option("--max-image-pixels", args->options.max_image_pixels, "largest image accepted (pixels)")->capture_default_str();
+  cmd->add_option("--max-limit", args->options.max_limit, "largest limit per query")->capture_default_str();
+  cmd->add_option("--thumbnail-size", args->options.thumbnail_size, "thumbnail longest side (px)")->capture_default_str();
+  cmd->callback([args] { run_serve(*args); });
+}
+
+}  // namespace cir::cli

@@ -1,0 +1,67 @@
+// cir evaluate (L4): the evaluation harness. Reads a benchmark split (cir eval readers, plus the
+// shapes world), indexes its gallery once with the model (a cir index, cached and reused across
+// runs and methods), runs every query through Engine::query_batch — the path users get — and
+// scores the rankings with the official metrics. Writes test-server submissions and a report
+// (Markdown, JSON and an SVG Recall@K plot).
+//
+// Contract: plain structs; errors are cir::Error from the modules below (a missing benchmark
+// file names the paths tried). Not thread-safe per call; runs use the engine's threads.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "cir/eval.h"
+
+namespace cir::evaluate {
+
+/// The shapes world's composed queries of a split ("shapes"), or its caption->image retrieval
+/// ("shapes-captions": text = a scene's first caption, targets = every scene with the same
+/// caption). Image ids are scene ids; paths are relative to `world_dir`.
+eval::BenchmarkSplit read_shapes(const std::string& world_dir, const std::string& split, bool captions_only);
+
+/// read_benchmark plus the shapes benchmarks ("shapes", "shapes-captions").
+eval::BenchmarkSplit read_any_benchmark(const std::string& name, const std::string& root, const std::string& split);
+
+struct EvalOptions {
+  std::string benchmark;                 ///< registry name
+  std::string root;                      ///< benchmark root (annotations + images)
+  std::string split;                     ///< "" = the benchmark's scored split
+  std::string model;                     ///< model directory / .pt
+  std::vector<std::string> methods{"sum"};
+  std::map<std::string, std::string> method_options;  ///< passed to every method
+  std::string caption_convention = "plain";
+  std::string index_dir;                 ///< gallery index cache; "" = ~/.cache/cir/eval/<...>
+  int k = 0;                             ///< ranking depth; 0 = whole gallery (exact metrics)
+  int batch_size = 64;                   ///< queries per query_batch call
+  int n_threads = 0;
+  int max_queries = 0;                   ///< 0 = all (a prefix, for quick looks)
+  std::string submission;                ///< write the test-server file here (CIRR/CIRCO)
+  std::string report;                    ///< write <report>.md, <report>.json and <report>.svg
+  bool progress = true;
+};
+
+struct MethodResult {
+  std::string method;
+  eval::MetricReport report;  ///< empty metrics when the split has no ground truth
+  double seconds = 0;
+  double ms_per_query = 0;
+};
+
+struct EvalRun {
+  std::string benchmark, split, model, index_dir;
+  int64_t n_queries = 0, n_gallery = 0;
+  std::vector<MethodResult> results;
+};
+
+/// Runs the evaluation. `on_progress(done, total)` is called as query batches finish.
+EvalRun run_eval(const EvalOptions& options, const std::function<void(int64_t, int64_t)>& on_progress = {});
+
+/// Markdown table (one row per method), JSON, and an SVG of Recall@K per method.
+std::string report_markdown(const EvalRun& run);
+std::string report_json(const EvalRun& run);
+std::string report_svg(const EvalRun& run);
+
+}  // namespace cir::evaluate

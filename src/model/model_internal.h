@@ -1,0 +1,74 @@
+// Private to cir_model: what the model's .cpp files share — spec readers per checkpoint
+// format, weight sources (safetensors files, TorchScript archives) behind one interface, and
+// the Hugging Face <-> OpenAI tensor name mapping used both to load and to save.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cir/model.h"
+#include "model/clip_modules.h"
+
+namespace cir::model::detail {
+
+/// Named float tensors of a checkpoint, in the checkpoint's own naming.
+class WeightSource {
+ public:
+  virtual ~WeightSource() = default;
+  /// Shape of a tensor, or nullopt when the checkpoint lacks it.
+  virtual std::optional<std::vector<int64_t>> shape(const std::string& name) const = 0;
+  /// The tensor as float32 (a copy or a detached view the caller only reads).
+  /// Throws kNotFound / kUnsupported (dtype) naming the file.
+  virtual at::Tensor load(const std::string& name) const = 0;
+  /// Every tensor name the checkpoint holds.
+  virtual std::vector<std::string> names() const = 0;
+  /// The file(s) the tensors come from, for messages.
+  virtual std::string describe() const = 0;
+};
+
+/// A single .safetensors file, or a sharded checkpoint's model.safetensors.index.json whose
+/// "weight_map" names the shard of each tensor (shards are opened and validated up front).
+std::unique_ptr<WeightSource> open_safetensors_source(const std::string& path);
+
+/// Parameters and buffers of a TorchScript archive by their state-dict names.
+std::unique_ptr<WeightSource> open_torchscript_source(const std::string& path);
+
+/// Spec of a TorchScript archive, inferred from its tensor shapes the way OpenAI's
+/// clip.model.build_model does (heads read from the archive's attention code when it states
+/// them, else width / 64). `source` must come from open_torchscript_source(spec.path).
+ModelSpec spec_from_torchscript(const std::string& path, const WeightSource& source);
+
+/// Hugging Face CLIPModel directory: config.json (+ preprocessor_config.json if present).
+ModelSpec read_hf_spec(const std::string& dir);
+/// OpenCLIP directory: open_clip_config.json.
+ModelSpec read_open_clip_spec(const std::string& dir);
+
+/// config.json / preprocessor_config.json text describing `spec` as a Hugging Face CLIPModel.
+std::string hf_config_text(const ModelSpec& spec);
+std::string hf_preprocessor_text(const ModelSpec& spec);
+
+/// How one OpenAI-named tensor is assembled from Hugging Face tensors.
+struct HfRule {
+  enum class Kind { kCopy, kTranspose, kConcat };
+  std::string name;                  ///< OpenAI/internal name
+  std::vector<std::string> sources;  ///< HF names (three for kConcat: q, k, v)
+  Kind kind = Kind::kCopy;
+};
+
+/// The rule for every internal tensor of a ViT CLIP described by `spec` (plus logit_scale).
+std::vector<HfRule> hf_rules(const ModelSpec& spec);
+
+/// Fills every tensor of `net` (named_weights, plus logit_scale when present) from `source`,
+/// checking presence and shape. `hf_names` selects the Hugging Face mapping. Throws kModel
+/// (missing tensor or wrong shape, naming the tensor, expected and found shape).
+/// Returns the number of parameters loaded.
+int64_t load_weights(ClipNetImpl& net, const WeightSource& source, bool hf_names);
+
+/// "[a, b, c]" for messages.
+std::string shape_text(const std::vector<int64_t>& shape);
+
+}  // namespace cir::model::detail

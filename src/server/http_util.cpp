@@ -1,0 +1,176 @@
+// Helpers shared by the routes: the ErrorCode -> HTTP status mapping (the one place it lives),
+// exception-to-JSON translation, base64 and data: URLs, and resolving an item's file safely.
+#include <chrono>
+#include <filesystem>
+
+#include "cir/image.h"
+#include "server_impl.h"
+
+namespace cir::server {
+namespace fs = std::filesystem;
+
+int status_for_error(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kInvalidArgument: return 400;
+    case ErrorCode::kNotFound: return 404;
+    case ErrorCode::kUnsupported: return 501;
+    case ErrorCode::kResourceExhausted: return 413;
+    case ErrorCode::kCorrupt: return 422;  // the client's image (or a stored file) is damaged
+    case ErrorCode::kIo: return 503;       // e.g. the index is locked or the disk refused
+    case ErrorCode::kModel:
+    case ErrorCode::kInternal: return 500;
+  }
+  return 500;
+}
+
+namespace {
+
+json error_body(std::string_view code, const std::string& message) {
+  return {{"error", {{"code", code}, {"message", message}}}};
+}
+
+double ms_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+int base64_value(char c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '+' || c == '-') return 62;
+  if (c == '/' || c == '_') return 63;
+  return -1;
+}
+
+bool is_inside(const fs::path& root, const fs::path& file) {
+  auto r = root.begin(), f = file.begin();
+  for (; r != root.end(); ++r, ++f)
+    if (f == file.end() || *r != *f) return false;
+  return f != file.end();
+}
+
+}  // namespace
+
+IndexHandle& ServerImpl::index(const std::string& name) {
+  auto it = indexes.find(name);
+  if (it != indexes.end()) return *it->second;
+  std::string names;
+  for (const auto& [n, h] : indexes) names += (names.empty() ? "" : ", ") + n;
+  throw Error(ErrorCode::kNotFound, "no index named '" + name + "' (served: " + names + ")");
+}
+
+Handler guarded(ServerImpl& s, const std::string& route, Handler handler) {
+  return [&s, route, handler = std::move(handler)](const httplib::Request& req, httplib::Response& res) {
+    const auto t0 = std::chrono::steady_clock::now();
+    try {
+      handler(req, res);
+    } catch (const Error& e) {
+      send_json(res, error_body(error_code_name(e.code()), e.what()), status_for_error(e.code()));
+    } catch (const json::exception& e) {
+      send_json(res, error_body("invalid_argument", std::string("bad JSON value: ") + e.what()), 400);
+    } catch (const std::exception& e) {
+      send_json(res, error_body("internal", e.what()), 500);
+    }
+    s.metrics.record_request(route, res.status, ms_since(t0));
+  };
+}
+
+void send_json(httplib::Response& res, const json& body, int status) {
+  res.status = status;
+  res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
+}
+
+json parse_json_body(const httplib::Request& req) {
+  if (req.body.empty()) throw Error(ErrorCode::kInvalidArgument, "request body is empty; expected a JSON object");
+  try {
+    return json::parse(req.body);
+  } catch (const json::parse_error& e) {
+    throw Error(ErrorCode::kInvalidArgument, std::string("request body is not valid JSON: ") + e.what());
+  }
+}
+
+std::vector<uint8_t> decode_base64(std::string_view text, const std::string& field) {
+  std::vector<uint8_t> out;
+  out.reserve(text.size() * 3 / 4);
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : text) {
+    if (c == '=' || c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
+    const int v = base64_value(c);
+    if (v < 0) throw Error(ErrorCode::kInvalidArgument, "'" + field + "' is not valid base64 (found '" + std::string(1, c) + "')");
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<uint8_t>((acc >> bits) & 0xFF));
+    }
+  }
+  if (out.empty()) throw Error(ErrorCode::kInvalidArgument, "'" + field + "' is empty");
+  return out;
+}
+
+std::vector<uint8_t> image_bytes_from_url(const std::string& url, const std::string& field) {
+  if (url.rfind("data:", 0) == 0) {
+    const auto comma = url.find(',');
+    if (comma == std::string::npos || url.substr(0, comma).find(";base64") == std::string::npos)
+      throw Error(ErrorCode::kInvalidArgument, "'" + field + "': only base64 data: URLs are accepted (data:image/png;base64,...)");
+    return decode_base64(std::string_view(url).substr(comma + 1), field);
+  }
+  throw Error(ErrorCode::kUnsupported, "'" + field + "': fetching image URLs is not supported by this server (it makes no "
+                                       "outbound requests); send the bytes as base64 in 'image' or as a data: URL");
+}
+
+void check_image_pixels(const std::vector<uint8_t>& bytes, int64_t max_pixels, const std::string& field) {
+  const image::ImageInfo info = image::probe_image(bytes, field);
+  const int64_t pixels = int64_t{info.width} * info.height;
+  if (pixels > max_pixels)
+    throw Error(ErrorCode::kResourceExhausted, "'" + field + "' has " + std::to_string(info.width) + "x" +
+                                                   std::to_string(info.height) + " pixels; the limit is " +
+                                                   std::to_string(max_pixels));
+}
+
+std::optional<std::string> item_file(const IndexHandle& h, const index::ItemRecord& rec) {
+  const bool uploaded = rec.external_id.rfind(kUploadPrefix, 0) == 0;
+  const std::string root = uploaded ? h.uploads_dir : h.gallery_root;
+  if (root.empty() || rec.removed) return std::nullopt;
+  const std::string relative = uploaded ? rec.external_id.substr(std::string(kUploadPrefix).size()) : rec.external_id;
+  if (relative.empty() || fs::path(relative).is_absolute()) return std::nullopt;
+  std::error_code ec;
+  const fs::path file = fs::weakly_canonical(fs::path(root) / relative, ec);
+  if (ec || !is_inside(fs::path(root), file) || !fs::is_regular_file(file, ec)) return std::nullopt;
+  return file.string();
+}
+
+std::string url_encode(const std::string& text) {
+  static const char* kHex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+std::string item_url(const std::string& index_name, const std::string& external_id, const std::string& what) {
+  return "/v1/indexes/" + url_encode(index_name) + "/items/" + url_encode(external_id) + "/" + what;
+}
+
+json meta_to_json(const index::MetaValue& v) {
+  if (std::holds_alternative<double>(v)) return std::get<double>(v);
+  return std::get<std::string>(v);
+}
+
+json item_payload(const std::string& caption, const std::map<std::string, index::MetaValue>& metadata) {
+  json p = json::object();
+  for (const auto& [k, v] : metadata)
+    if (k.rfind("cir:", 0) != 0) p[k] = meta_to_json(v);
+  if (!caption.empty()) p["caption"] = caption;
+  return p;
+}
+
+}  // namespace cir::server

@@ -1,0 +1,61 @@
+// Prometheus text rendering. Labels are route templates and stage names only, so the number of
+// series stays bounded whatever clients send.
+#include "metrics.h"
+
+#include <sstream>
+
+namespace cir::server {
+namespace {
+
+void render_histogram(std::ostringstream& out, const std::string& name, const std::string& label_key,
+                      const std::string& label_value, const Histogram& h) {
+  const std::string labels = label_key + "=\"" + label_value + "\"";
+  for (size_t i = 0; i < h.counts.size(); ++i)
+    out << name << "_bucket{" << labels << ",le=\"" << Histogram::kBucketsMs[i] << "\"} " << h.counts[i] << "\n";
+  out << name << "_bucket{" << labels << ",le=\"+Inf\"} " << h.count << "\n";
+  out << name << "_sum{" << labels << "} " << h.sum << "\n";
+  out << name << "_count{" << labels << "} " << h.count << "\n";
+}
+
+}  // namespace
+
+void Histogram::observe(double ms) {
+  for (size_t i = 0; i < counts.size(); ++i)
+    if (ms <= kBucketsMs[i]) ++counts[i];
+  ++count;
+  sum += ms;
+}
+
+void Metrics::record_request(const std::string& route, int status, double ms) {
+  std::lock_guard lock(mutex_);
+  ++requests_[{route, status}];
+  latency_[route].observe(ms);
+}
+
+void Metrics::record_stages(const engine::QueryTimings& t) {
+  std::lock_guard lock(mutex_);
+  stages_["decode"].observe(t.decode);
+  stages_["encode_image"].observe(t.encode_image);
+  stages_["encode_text"].observe(t.encode_text);
+  stages_["compose"].observe(t.compose);
+  stages_["search"].observe(t.search);
+  stages_["fetch"].observe(t.fetch);
+}
+
+std::string Metrics::render() const {
+  std::lock_guard lock(mutex_);
+  std::ostringstream out;
+  out << "# HELP cir_http_requests_total HTTP requests by route template and status.\n"
+         "# TYPE cir_http_requests_total counter\n";
+  for (const auto& [key, n] : requests_)
+    out << "cir_http_requests_total{route=\"" << key.first << "\",status=\"" << key.second << "\"} " << n << "\n";
+  out << "# HELP cir_http_request_duration_ms Request latency by route template (milliseconds).\n"
+         "# TYPE cir_http_request_duration_ms histogram\n";
+  for (const auto& [route, h] : latency_) render_histogram(out, "cir_http_request_duration_ms", "route", route, h);
+  out << "# HELP cir_query_stage_duration_ms Query batch time per stage (milliseconds).\n"
+         "# TYPE cir_query_stage_duration_ms histogram\n";
+  for (const auto& [stage, h] : stages_) render_histogram(out, "cir_query_stage_duration_ms", "stage", stage, h);
+  return out.str();
+}
+
+}  // namespace cir::server

@@ -1,0 +1,220 @@
+// Item endpoints: listing and reading items, serving their image files and cached thumbnails,
+// uploading new items (file kept under <index>/uploads/) and removing items.
+//
+// Files are found ONLY through the store: the URL's id is looked up as an external id, and the
+// file path is rebuilt from the stored record (item_file), so a crafted id such as
+// "../../etc/passwd" is simply an unknown item.
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+
+#include "cir/image.h"
+#include "search_codec.h"
+
+namespace cir::server {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr const char* kItemsPattern = R"(/v1/indexes/([^/]+)/items)";
+constexpr const char* kNormKey = "cir:feature_norm";  // same hidden key the ingestion writes
+
+index::ItemRecord live_item(const IndexHandle& h, const std::string& external_id) {
+  auto rec = h.engine->store().find_by_external_id(external_id);
+  if (!rec || rec->removed) throw Error(ErrorCode::kNotFound, "no item '" + external_id + "' in index '" + h.name + "'");
+  return *rec;
+}
+
+std::string content_type_for(const std::string& path) {
+  std::string ext = fs::path(path).extension().string();
+  for (auto& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (ext == ".jpg" || ext == ".jpeg") return "image/jpeg";
+  if (ext == ".png") return "image/png";
+  if (ext == ".webp") return "image/webp";
+  if (ext == ".gif") return "image/gif";
+  if (ext == ".bmp") return "image/bmp";
+  return "application/octet-stream";
+}
+
+std::string file_of(const IndexHandle& h, const index::ItemRecord& rec) {
+  auto file = item_file(h, rec);
+  if (!file) throw Error(ErrorCode::kNotFound, "item '" + rec.external_id + "' has no image file on this server");
+  return *file;
+}
+
+json item_json(const IndexHandle& h, const index::ItemRecord& rec) {
+  return {{"id", rec.external_id},
+          {"internal_id", rec.id},
+          {"payload", item_payload(rec.caption, rec.metadata)},
+          {"added_at", rec.added_at},
+          {"thumbnail_url", item_url(h.name, rec.external_id, "thumbnail")},
+          {"image_url", item_url(h.name, rec.external_id, "image")}};
+}
+
+image::ImageU8 thumbnail_of(const image::ImageU8& img, int size) {
+  const int longest = std::max(img.width, img.height);
+  if (longest <= size) return img;
+  const double scale = static_cast<double>(size) / longest;
+  return image::resize_bicubic(img, std::max(1, static_cast<int>(std::lround(img.width * scale))),
+                               std::max(1, static_cast<int>(std::lround(img.height * scale))));
+}
+
+// Cached by internal id and content hash, so a replaced file never shows a stale thumbnail.
+std::string thumbnail_bytes(const IndexHandle& h, const index::ItemRecord& rec, const ServerOptions& options) {
+  const std::string name = std::to_string(rec.id) + "-" + rec.content_hash.substr(0, 12) + "-" +
+                           std::to_string(options.thumbnail_size) + ".jpg";
+  const fs::path cached = fs::path(h.thumbnails_dir) / name;
+  std::error_code ec;
+  if (fs::is_regular_file(cached, ec)) return read_file_text(cached.string());
+  image::DecodeOptions decode;
+  decode.max_pixels = options.max_image_pixels;
+  const auto bytes = image::encode_jpeg(thumbnail_of(image::decode_image_file(file_of(h, rec), decode), options.thumbnail_size), 85);
+  std::string out(bytes.begin(), bytes.end());
+  try {
+    fs::create_directories(h.thumbnails_dir);
+    write_file_atomic(cached.string(), out);
+  } catch (const std::exception& e) {  // a read-only index directory still serves thumbnails
+    log(LogLevel::kWarn, std::string("thumbnail cache not written: ") + e.what());
+  }
+  return out;
+}
+
+void handle_list(ServerImpl& s, const httplib::Request& req, httplib::Response& res) {
+  IndexHandle& h = s.index(req.matches[1]);
+  index::ListRequest lr;
+  lr.limit = 100;
+  if (req.has_param("limit")) lr.limit = std::clamp<int64_t>(std::atoll(req.get_param_value("limit").c_str()), 1, s.options.max_limit);
+  if (req.has_param("after")) lr.after_id = std::max<int64_t>(0, std::atoll(req.get_param_value("after").c_str()));
+  if (req.has_param("filter")) lr.filter = index::parse_filter(req.get_param_value("filter"));
+  lr.limit += 1;  // one extra row tells whether a next page exists
+  auto items = h.engine->store().list_items(lr);
+  const bool more = static_cast<int64_t>(items.size()) == lr.limit;
+  if (more) items.pop_back();
+  json rows = json::array();
+  for (const auto& rec : items) rows.push_back(item_json(h, rec));
+  send_json(res, {{"items", std::move(rows)},
+                  {"next_after", more ? json(items.back().id) : json(nullptr)},
+                  {"count", h.engine->store().count()}});
+}
+
+void handle_get(ServerImpl& s, const httplib::Request& req, httplib::Response& res) {
+  IndexHandle& h = s.index(req.matches[1]);
+  json out = item_json(h, live_item(h, req.matches[2]));
+  if (req.has_param("with_vector") && req.get_param_value("with_vector") == "true")
+    out["vector"] = h.engine->store().get_vectors({out["internal_id"].get<int64_t>()}).data;
+  send_json(res, out);
+}
+
+void handle_image(ServerImpl& s, const httplib::Request& req, httplib::Response& res) {
+  IndexHandle& h = s.index(req.matches[1]);
+  const std::string file = file_of(h, live_item(h, req.matches[2]));
+  res.set_header("Cache-Control", "private, max-age=300");
+  res.set_content(read_file_text(file), content_type_for(file).c_str());
+}
+
+void handle_thumbnail(ServerImpl& s, const httplib::Request& req, httplib::Response& res) {
+  IndexHandle& h = s.index(req.matches[1]);
+  res.set_header("Cache-Control", "private, max-age=300");
+  res.set_content(thumbnail_bytes(h, live_item(h, req.matches[2]), s.options), "image/jpeg");
+}
+
+std::map<std::string, index::MetaValue> payload_metadata(const json& item) {
+  std::map<std::string, index::MetaValue> out;
+  if (!item.contains("payload") || item["payload"].is_null()) return out;
+  if (!item["payload"].is_object()) throw Error(ErrorCode::kInvalidArgument, "'items[].payload' must be an object");
+  for (const auto& [k, v] : item["payload"].items()) {
+    if (k == "caption" || k.rfind("cir:", 0) == 0) continue;
+    if (v.is_number()) out[k] = v.get<double>();
+    else if (v.is_string()) out[k] = v.get<std::string>();
+    else if (v.is_boolean()) out[k] = std::string(v.get<bool>() ? "true" : "false");
+    else throw Error(ErrorCode::kInvalidArgument, "'items[].payload." + k + "' must be a string, number or boolean");
+  }
+  return out;
+}
+
+// Decodes, encodes and stores one upload; the file name is derived from the content hash, never
+// from the request.
+index::NewItem prepare_upload(IndexHandle& h, const json& item, const ServerOptions& options, std::vector<float>& feature) {
+  if (!item.is_object() || !item.contains("image") || !item["image"].is_string())
+    throw Error(ErrorCode::kInvalidArgument, "each item needs 'image' (base64 string)");
+  const std::string b64 = item["image"].get<std::string>();
+  const auto bytes = b64.rfind("data:", 0) == 0 ? image_bytes_from_url(b64, "items[].image") : decode_base64(b64, "items[].image");
+  check_image_pixels(bytes, options.max_image_pixels, "items[].image");
+  const auto info = image::probe_image(bytes, "items[].image");
+  image::DecodeOptions decode;
+  decode.max_pixels = options.max_image_pixels;
+  const image::ImageU8 img = image::decode_image(bytes, "items[].image", decode);
+  FloatMatrix f = h.engine->encoder().encode_images({img});
+  double norm = 0;
+  for (float x : f.data) norm += double{x} * x;
+  norm = std::sqrt(norm);
+  normalize_rows(f);
+  feature = f.data;
+  const std::string hash = sha256_hex(bytes);
+  const std::string file_name = hash.substr(0, 24) + "." + (info.format == "jpeg" ? "jpg" : info.format);
+  fs::create_directories(h.uploads_dir);
+  write_file_atomic((fs::path(h.uploads_dir) / file_name).string(), std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+  index::NewItem out;
+  out.external_id = std::string(kUploadPrefix) + file_name;
+  out.content_hash = hash;
+  out.size_bytes = static_cast<int64_t>(bytes.size());
+  out.mtime = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  if (item.contains("caption") && item["caption"].is_string()) out.caption = item["caption"].get<std::string>();
+  out.metadata = payload_metadata(item);
+  if (item.contains("filename") && item["filename"].is_string()) out.metadata["filename"] = item["filename"].get<std::string>();
+  out.metadata[kNormKey] = norm;
+  return out;
+}
+
+void require_writable(const ServerImpl& s) {
+  if (!s.options.writable)
+    throw Error(ErrorCode::kUnsupported, "this server opened its indexes read-only; restart `cir serve` with --writable");
+}
+
+void handle_upload(ServerImpl& s, const httplib::Request& req, httplib::Response& res) {
+  require_writable(s);
+  IndexHandle& h = s.index(req.matches[1]);
+  const json body = parse_json_body(req);
+  const json list = body.is_object() && body.contains("items") ? body["items"] : json::array({body});
+  if (!list.is_array() || list.empty()) throw Error(ErrorCode::kInvalidArgument, "'items' must be a non-empty array");
+  std::lock_guard lock(h.upload_mutex);
+  std::vector<std::vector<float>> features(list.size());
+  std::vector<index::NewItem> items;
+  for (size_t i = 0; i < list.size(); ++i) {
+    items.push_back(prepare_upload(h, list[i], s.options, features[i]));
+    items.back().vectors = features[i].data();
+  }
+  const auto ids = h.engine->store().add_items(items);
+  json out = json::array();
+  for (size_t i = 0; i < items.size(); ++i)
+    out.push_back({{"id", items[i].external_id}, {"internal_id", ids[i]},
+                   {"thumbnail_url", item_url(h.name, items[i].external_id, "thumbnail")}});
+  send_json(res, {{"items", std::move(out)}, {"count", h.engine->store().count()}}, 201);
+}
+
+void handle_delete(ServerImpl& s, const httplib::Request& req, httplib::Response& res) {
+  require_writable(s);
+  IndexHandle& h = s.index(req.matches[1]);
+  const json body = parse_json_body(req);
+  const auto ids = string_list(body, "ids");
+  if (ids.empty()) throw Error(ErrorCode::kInvalidArgument, "'ids' must list the external ids to remove");
+  const int64_t removed = h.engine->store().remove_by_external_ids(ids);
+  send_json(res, {{"removed", removed}, {"count", h.engine->store().count()}});
+}
+
+}  // namespace
+
+void install_item_routes(ServerImpl& s) {
+  const std::string items = kItemsPattern;
+  auto wrap = [&s](const char* route, void (*fn)(ServerImpl&, const httplib::Request&, httplib::Response&)) {
+    return guarded(s, route, [&s, fn](const auto& req, auto& res) { fn(s, req, res); });
+  };
+  // The suffix routes come first: an external id may itself contain '/'.
+  s.http.Get(items + "/(.+)/image", wrap("/v1/indexes/{index}/items/{id}/image", handle_image));
+  s.http.Get(items + "/(.+)/thumbnail", wrap("/v1/indexes/{index}/items/{id}/thumbnail", handle_thumbnail));
+  s.http.Get(items + "/(.+)", wrap("/v1/indexes/{index}/items/{id}", handle_get));
+  s.http.Get(items, wrap("/v1/indexes/{index}/items", handle_list));
+  s.http.Post(items, wrap("/v1/indexes/{index}/items", handle_upload));
+  s.http.Delete(items, wrap("/v1/indexes/{index}/items", handle_delete));
+}
+
+}  // namespace cir::server

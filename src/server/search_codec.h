@@ -1,0 +1,30 @@
+// JSON <-> engine types for the search endpoints: request bodies to engine::QueryRequest and
+// engine::QueryResult to response bodies.
+#pragma once
+
+#include <string>
+
+#include "server_impl.h"
+
+namespace cir::server {
+
+/// One parsed search: the engine request plus the response options around it.
+struct SearchCall {
+  engine::QueryRequest request;
+  bool with_payload = true;
+  bool with_vector = false;
+  std::vector<std::string> ignored;  ///< accepted but unsupported knobs (reported back)
+};
+
+/// Parses a v1 search body (see docs/http-api.md). kInvalidArgument naming the field on bad
+/// input, kResourceExhausted for over-limit images or limits, kUnsupported for image_url fetches.
+SearchCall parse_search_body(const json& body, const ServerOptions& options);
+
+/// The v1 response for one query of `call` on index `h`.
+json search_response(const IndexHandle& h, const SearchCall& call, const engine::QueryResult& result,
+                     const GroundTruth& ground_truth);
+
+/// Texts of a field that may be a string or an array of strings ("" and absent give none).
+std::vector<std::string> string_list(const json& body, const std::string& field);
+
+}  // namespace cir::server

@@ -125,13 +125,15 @@ async function main() {
   try {
     const setup = buildIndex(work);
     server = await startServer(setup);
-    browser = await chromium.launch({
+    // A persistent context is how Playwright takes a fresh --user-data-dir.
+    browser = await chromium.launchPersistentContext(userData, {
       executablePath: CHROMIUM,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             `--user-data-dir=${userData}`],
+      headless: true,
+      viewport: {width: 1280, height: 900},
+      args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync"],
     });
-    const page = await browser.newPage({viewport: {width: 1280, height: 900}});
+    const page = await browser.newPage();
     const pageErrors = [];
     page.on("pageerror", (err) => pageErrors.push(String(err)));
     await testRefinementLoop(page, server, setup);

@@ -37,8 +37,8 @@ void register_train_tokenizer(CLI::App& train) {
     if (a->world.empty() == a->corpus.empty())
       throw Error(ErrorCode::kInvalidArgument, "give exactly one of --world or --corpus");
     const auto corpus = a->world.empty() ? read_lines(a->corpus) : world_corpus(a->world);
-    text::train_bpe(corpus, a->options, a->out);
-    std::cout << "trained a BPE of " << a->options.vocab_size << " tokens on " << corpus.size() << " texts -> " << a->out
+    const int64_t written = text::train_bpe(corpus, a->options, a->out);
+    std::cout << "trained a BPE of " << written << " tokens (asked for " << a->options.vocab_size << ") on " << corpus.size() << " texts -> " << a->out
               << "\n";
   });
 }

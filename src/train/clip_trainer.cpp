@@ -16,6 +16,7 @@
 #include "cir/text.h"
 #include "cir/train.h"
 #include "model/clip_modules.h"
+#include "train/head_data.h"
 
 namespace cir::train {
 namespace {
@@ -25,17 +26,9 @@ using model::detail::ClipNet;
 
 constexpr const char* kCheckpointName = "checkpoint.pt";
 
-// splitmix64: a fixed, documented mixing function so sampling is identical on every platform.
-uint64_t mix(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
-
-uint64_t sample_key(uint64_t seed, int step, int slot, uint64_t salt) {
-  return mix(mix(mix(seed ^ salt) + static_cast<uint64_t>(step)) + static_cast<uint64_t>(slot));
-}
+// Sampling and token tensors are shared with the head trainers (train/head_data.h).
+using detail::mix;
+using detail::sample_key;
 
 void validate(const ClipTrainOptions& o) {
   auto need = [](bool ok, const std::string& what) {
@@ -104,15 +97,8 @@ struct Batch {
 };
 
 Batch tokens_to_batch(const TokenBatch& tokens) {
-  int64_t longest = 1;
-  for (auto len : tokens.lengths) longest = std::max<int64_t>(longest, len);
-  auto ids = torch::from_blob(const_cast<int32_t*>(tokens.ids.data()), {tokens.n_texts, tokens.context_length}, at::kInt)
-                 .narrow(1, 0, longest)
-                 .to(at::kLong);
-  auto lengths = torch::from_blob(const_cast<int32_t*>(tokens.lengths.data()), {tokens.n_texts}, at::kInt).to(at::kLong);
   Batch b;
-  b.ids = ids;
-  b.end_index = lengths - 1;
+  std::tie(b.ids, b.end_index) = detail::token_tensors(tokens);
   return b;
 }
 

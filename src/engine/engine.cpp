@@ -8,13 +8,12 @@
 #include <filesystem>
 
 #include "cir/engine.h"
+#include "scan.h"
 
 namespace cir::engine {
 namespace fs = std::filesystem;
 
 namespace {
-
-constexpr const char* kNormKey = "cir:feature_norm";
 
 using Clock = std::chrono::steady_clock;
 double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
@@ -25,7 +24,7 @@ bool is_hidden_key(const std::string& key) { return key.rfind("cir:", 0) == 0; }
 std::vector<float> stored_raw_feature(const index::Store& store, const index::ItemRecord& rec) {
   const FloatMatrix v = store.get_vectors({rec.id});
   std::vector<float> out(v.data.begin(), v.data.begin() + v.cols);
-  auto it = rec.metadata.find(kNormKey);
+  auto it = rec.metadata.find(kFeatureNormKey);
   if (it != rec.metadata.end() && std::holds_alternative<double>(it->second)) {
     const float norm = static_cast<float>(std::get<double>(it->second));
     for (auto& x : out) x *= norm;

@@ -22,9 +22,6 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr const char* kGalleryFile = "gallery.json";
-// Hidden metadata key holding the raw feature norm: stored vectors are normalised, but
-// methods such as SEARLE's phi take the unnormalised feature, which is norm * vector.
-constexpr const char* kNormKey = "cir:feature_norm";
 
 struct Prepared {
   std::vector<size_t> file_index;   // into the work list, for the items that decoded
@@ -138,7 +135,7 @@ std::pair<int64_t, int64_t> encode_and_store(const std::vector<WorkItem>& work, 
         item.mtime = w.file.mtime_ns;
         item.caption = w.caption;
         item.metadata = w.metadata;
-        item.metadata[kNormKey] = norms[i];
+        item.metadata[kFeatureNormKey] = norms[i];
         item.vectors = feats.row(i);
         item.n_vectors = 1;
       }

@@ -34,6 +34,11 @@ std::vector<ScannedFile> scan_gallery(const std::string& images, std::string& ro
 /// that parse fully as numbers become numbers).
 using Metadata = std::map<std::string, index::MetaValue>;
 
+/// Hidden metadata key (the "cir:" prefix is never shown to users) holding an item's raw feature
+/// norm: stored vectors are normalised, but methods such as SEARLE's phi take the unnormalised
+/// feature, norm * vector. Written by ingestion, read by the query path.
+inline constexpr const char* kFeatureNormKey = "cir:feature_norm";
+
 /// Metadata and caption from the sidecars beside an image: `name.json` (an object of
 /// scalar fields; nested values are kept as JSON text) and `name.txt` (the caption).
 /// Throws cir::Error naming the sidecar when it is malformed.

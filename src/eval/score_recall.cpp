@@ -122,6 +122,7 @@ MetricReport score_triplets(const BenchmarkSplit& split, const Rankings& ranking
   }
   MetricReport report = start_report(split, "percent");
   add_recalls(report, kTripletRecallKs, ranks);
+  report.per_query["target_rank"] = ranks;  // 1-based rank of the first target found
   for (size_t k = 0; k < kTripletMapKs.size(); ++k)
     add_mean_metric(report, "map@" + std::to_string(kTripletMapKs[k]), aps[k], 100.0, true);
   return report;

@@ -2,8 +2,9 @@
 // ViT-g/14: width 1408, 39 blocks, 16 heads, MLP 6144, 224 px; Q-Former BERT-base, 12 layers,
 // 32 queries, cross-attention every 2nd layer) runs images and texts in bf16 on the given
 // threads; the ViT alone is timed beside the full image path as the in-run baseline. Then the
-// gallery cost of ZIRACLE's 32 x 768 fp16 vectors per image: the arithmetic, and a real store
-// (cir_index, Flat) filled with a few hundred such items to measure the per-item overhead.
+// gallery cost of cir's BLIP-2 rows (32 x [256 projected | 768 query embeds] fp16 per image): the
+// arithmetic, and real stores (Flat and HNSW32) filled with such items to measure the per-item
+// overhead, the ANN's RAM, and search speed and recall for max-over-vectors and ZIRACLE's slot rule.
 //
 // Flags: --images=N (default 4), --texts=N (64), --threads=N (2), --dtype=bf16|fp32,
 // --store-items=N (500; 0 skips the store), --skip-model. One JSON row per figure on stdout.
@@ -108,59 +109,158 @@ void bench_model(const Flags& f) {
   emit_row("blip2_text", text_row);
 }
 
-void bench_gallery(const Flags& f) {
-  constexpr int kSlots = 32, kDim = 768;
-  constexpr int64_t kBytesPerImage = int64_t{kSlots} * kDim * 2;  // fp16
-  emit_row("blip2_gallery", {{"figure", "vector_bytes_per_image"}, {"value", kBytesPerImage},
-                             {"arithmetic", "32 slots x 768 dims x 2 bytes (fp16) = 49152 B = 48 KiB"},
-                             {"per_1m_images_gib", static_cast<double>(kBytesPerImage) * 1e6 / (1024.0 * 1024 * 1024)}});
-  if (f.store_items <= 0) return;
-  const std::filesystem::path dir =
-      std::filesystem::temp_directory_path() / ("cir-bench-blip2-" + std::to_string(::getpid()));
-  std::filesystem::remove_all(dir);
+// The BLIP-2 row as cir stores it: [n(vision_proj(q_i)) (256) | n(q_i) (768)] per slot.
+constexpr int kSlots = 32, kFeatureDim = 256, kStateDim = 768, kRowDim = kFeatureDim + kStateDim;
+
+// A store of `n_items` BLIP-2-shaped items (random unit parts), index key `key`.
+std::unique_ptr<cir::index::Store> fill_store(const std::string& dir, int64_t n_items, const std::string& key,
+                                              cir::FloatMatrix* sample_rows) {
   cir::index::IndexManifest manifest;
   manifest.model = {"blip2", "random", "bench", ""};
-  manifest.embed_dim = kDim;
+  manifest.embed_dim = kRowDim;
   manifest.vectors_per_item = kSlots;
-  manifest.index_key = "Flat";
-  int64_t disk_bytes = 0, index_memory = 0;
-  {
-    auto store = cir::index::Store::create(dir.string(), manifest);
-    std::mt19937 rng(3);
-    std::normal_distribution<float> normal(0.f, 1.f);
-    std::vector<float> vectors(static_cast<size_t>(kSlots * kDim));
-    constexpr int64_t kBatch = 50;
-    for (int64_t first = 0; first < f.store_items; first += kBatch) {
-      std::vector<std::vector<float>> batch_vectors;
-      std::vector<cir::index::NewItem> items;
-      for (int64_t i = first; i < std::min(f.store_items, first + kBatch); ++i) {
-        for (float& v : vectors) v = normal(rng);
-        cir::FloatMatrix m(kSlots, kDim);
-        m.data = vectors;
-        cir::normalize_rows(m);
-        batch_vectors.push_back(std::move(m.data));
-        cir::index::NewItem item;
-        item.external_id = "images/" + std::to_string(i) + ".jpg";
-        item.content_hash = std::string(64, 'a');
-        items.push_back(std::move(item));
+  manifest.row_parts = {{"features", kFeatureDim}, {"query_embeds", kStateDim}};
+  manifest.index_key = key;
+  auto store = cir::index::Store::create(dir, manifest);
+  std::mt19937 rng(3);
+  std::normal_distribution<float> normal(0.f, 1.f);
+  constexpr int64_t kBatch = 50;
+  for (int64_t first = 0; first < n_items; first += kBatch) {
+    std::vector<std::vector<float>> batch_vectors;
+    std::vector<cir::index::NewItem> items;
+    for (int64_t i = first; i < std::min(n_items, first + kBatch); ++i) {
+      std::vector<float> rows(static_cast<size_t>(kSlots * kRowDim));
+      for (float& v : rows) v = normal(rng);
+      for (int s = 0; s < kSlots; ++s) {  // each part unit length, as the encoder writes them
+        for (auto [begin, len] : {std::pair{0, kFeatureDim}, std::pair{kFeatureDim, kStateDim}}) {
+          float* part = rows.data() + s * kRowDim + begin;
+          double n = 0;
+          for (int k = 0; k < len; ++k) n += double(part[k]) * part[k];
+          for (int k = 0; k < len; ++k) part[k] = static_cast<float>(part[k] / std::sqrt(n));
+        }
       }
-      for (size_t k = 0; k < items.size(); ++k) {
-        items[k].vectors = batch_vectors[k].data();
-        items[k].n_vectors = kSlots;
+      if (sample_rows && i % 97 == 0 && sample_rows->rows < 64) {
+        sample_rows->data.insert(sample_rows->data.end(), rows.begin(), rows.begin() + kSlots * kRowDim);
+        sample_rows->rows += kSlots;
       }
-      store->add_items(items);
+      batch_vectors.push_back(std::move(rows));
+      cir::index::NewItem item;
+      item.external_id = "images/" + std::to_string(i) + ".jpg";
+      item.content_hash = std::string(64, 'a');
+      items.push_back(std::move(item));
     }
-    store->flush();
-    const auto info = store->info();
-    disk_bytes = info.disk_bytes;
-    index_memory = info.index_memory_bytes;
+    for (size_t k = 0; k < items.size(); ++k) {
+      items[k].vectors = batch_vectors[k].data();
+      items[k].n_vectors = kSlots;
+    }
+    store->add_items(items);
   }
-  std::filesystem::remove_all(dir);
-  const double per_item = static_cast<double>(disk_bytes) / static_cast<double>(f.store_items);
-  emit_row("blip2_gallery", {{"figure", "store_disk_bytes_per_image"}, {"items", f.store_items}, {"value", per_item},
-                             {"overhead_bytes_per_image", per_item - static_cast<double>(kBytesPerImage)},
-                             {"per_1m_images_gib", per_item * 1e6 / (1024.0 * 1024 * 1024)},
-                             {"flat_index_ram_bytes_per_image", static_cast<double>(index_memory) / static_cast<double>(f.store_items)}});
+  store->flush();
+  return store;
+}
+
+// ZIRACLE-shaped queries: [0 | v] with v a stored slot's state plus noise (with tau = 0.001 the
+// weights are one-hot, so v is close to one slot of the reference), and one-hot slot weights.
+cir::FloatMatrix ziracle_queries(const cir::FloatMatrix& sample_rows, int64_t n) {
+  std::mt19937 rng(9);
+  std::normal_distribution<float> normal(0.f, 0.03f);
+  cir::FloatMatrix q(n, kRowDim);
+  for (int64_t i = 0; i < n; ++i) {
+    const float* src = sample_rows.row((i * 7) % sample_rows.rows);
+    double norm = 0;
+    for (int k = kFeatureDim; k < kRowDim; ++k) {
+      q.row(i)[k] = src[k] + normal(rng);
+      norm += double(q.row(i)[k]) * q.row(i)[k];
+    }
+    for (int k = kFeatureDim; k < kRowDim; ++k) q.row(i)[k] = static_cast<float>(q.row(i)[k] / std::sqrt(norm) / (kSlots * kSlots));
+  }
+  return q;
+}
+
+cir::index::Store::ItemScorer slot_rule(int slot) {
+  return [slot](const float* products, int n) { return slot < n ? products[slot] : 0.f; };
+}
+
+// The engine's slot-form path (Engine::slot_search): ANN max-over-vectors candidates, then the
+// exact rule over them.
+cir::index::SearchResult two_stage(const cir::index::Store& store, const cir::FloatMatrix& q,
+                                   const cir::index::Store::ItemScorer& rule, int k) {
+  cir::index::SearchRequest first;
+  first.k = std::max(256, 10 * k);
+  const auto found = store.search(q, first);
+  std::vector<int64_t> ids;
+  for (const auto& h : found.queries[0].hits) ids.push_back(h.id);
+  cir::index::SearchRequest second;
+  second.k = k;
+  second.candidate_ids = ids;
+  return store.search_scored(q, rule, second);
+}
+
+void bench_gallery(const Flags& f) {
+  constexpr int64_t kZiracleBytes = int64_t{kSlots} * kStateDim * 2;  // fp16
+  constexpr int64_t kRowBytes = int64_t{kSlots} * kRowDim * 2;
+  emit_row("blip2_gallery", {{"figure", "vector_bytes_per_image"}, {"value", kRowBytes},
+                             {"arithmetic", "32 slots x (256 features + 768 query embeds) x 2 bytes (fp16) = 65536 B = 64 KiB "
+                                            "(ZIRACLE's 32 x 768 part alone: 49152 B = 48 KiB)"},
+                             {"ziracle_part_bytes", kZiracleBytes},
+                             {"per_1m_images_gib", static_cast<double>(kRowBytes) * 1e6 / (1024.0 * 1024 * 1024)}});
+  if (f.store_items <= 0) return;
+  const std::filesystem::path base =
+      std::filesystem::temp_directory_path() / ("cir-bench-blip2-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(base);
+  cir::FloatMatrix sample(0, kRowDim);
+  for (const std::string key : {"Flat", "HNSW32"}) {
+    const std::string dir = (base / key).string();
+    const auto t0 = std::chrono::steady_clock::now();
+    auto store = fill_store(dir, f.store_items, key, key == "Flat" ? &sample : nullptr);
+    const double build_s = seconds_since(t0);
+    const auto info = store->info();
+    const double per_item = static_cast<double>(info.disk_bytes) / static_cast<double>(f.store_items);
+    emit_row("blip2_gallery", {{"figure", "store_disk_bytes_per_image"}, {"index_key", key}, {"items", f.store_items},
+                               {"value", per_item}, {"overhead_bytes_per_image", per_item - static_cast<double>(kRowBytes)},
+                               {"per_1m_images_gib", per_item * 1e6 / (1024.0 * 1024 * 1024)},
+                               {"ann_ram_bytes_per_image",
+                                static_cast<double>(info.index_memory_bytes) / static_cast<double>(f.store_items)},
+                               {"build_seconds", build_s}});
+    // Speed: plain max-over-vectors (a text query [t | 0]) and ZIRACLE's slot rule, exact;
+    // on HNSW also the approximate paths with their recall@10 against exact.
+    const cir::FloatMatrix queries = ziracle_queries(sample, 16);
+    cir::FloatMatrix text_like(16, kRowDim);
+    for (int64_t i = 0; i < 16; ++i) {
+      double n = 0;
+      for (int k = 0; k < kFeatureDim; ++k) n += double(sample.row(i)[k]) * sample.row(i)[k];
+      for (int k = 0; k < kFeatureDim; ++k) text_like.row(i)[k] = static_cast<float>(sample.row(i)[k] / std::sqrt(n));
+    }
+    const auto max_recall = store->measure_recall(text_like, 10);
+    emit_row("blip2_search", {{"figure", "max_over_vectors_ms_per_query"}, {"index_key", key}, {"items", f.store_items},
+                              {"vectors", f.store_items * kSlots}, {"exact_ms", max_recall.exact_ms_per_query},
+                              {"ann_ms", max_recall.ann_ms_per_query}, {"recall_at_10", max_recall.recall}});
+    double exact_ms = 0, approx_ms = 0, overlap = 0;
+    for (int64_t i = 0; i < queries.rows; ++i) {
+      cir::FloatMatrix one(1, kRowDim);
+      std::copy_n(queries.row(i), kRowDim, one.row(0));
+      const auto rule = slot_rule(static_cast<int>((i * 7) % kSlots));
+      cir::index::SearchRequest req;
+      req.k = 10;
+      auto t1 = std::chrono::steady_clock::now();
+      const auto exact = store->search_scored(one, rule, req);
+      exact_ms += 1000 * seconds_since(t1);
+      t1 = std::chrono::steady_clock::now();
+      const auto approx = two_stage(*store, one, rule, 10);
+      approx_ms += 1000 * seconds_since(t1);
+      int hits = 0;
+      for (const auto& a : approx.queries[0].hits)
+        for (const auto& e : exact.queries[0].hits) hits += a.id == e.id;
+      overlap += hits / 10.0;
+    }
+    const double n = static_cast<double>(queries.rows);
+    emit_row("blip2_search", {{"figure", "ziracle_ms_per_query"}, {"index_key", key}, {"items", f.store_items},
+                              {"exact_ms", exact_ms / n}, {"two_stage_ms", approx_ms / n},
+                              {"two_stage_recall_at_10", overlap / n},
+                              {"note", "exact = search_scored over every item; two_stage = ANN top-256 by max-over-vectors "
+                                       "then search_scored over them (as Engine::slot_search)"}});
+  }
+  std::filesystem::remove_all(base);
 }
 
 }  // namespace

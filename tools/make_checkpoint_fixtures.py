@@ -7,6 +7,11 @@ Each file reproduces one layout the reference code writes with torch.save (zip f
                      {"module.layers.0.0.weight": ...}}           (Pic2Word, DataParallel names)
   clip4cir.pt       {"epoch": 3, "Combiner": combiner.state_dict()} (CLIP4Cir utils.save_model)
   legacy.pt         the same as searle_phi.pt in the pre-1.6 (non-zip) format
+  searle_phi_train.pt  {"epoch", "Phi", "optimizer", "scaler"}  (SEARLE train_phi.py full checkpoint:
+                    AdamW state with tensors, ints, floats, tuples, bools and None beside the weights)
+  pic2word_full.pt  {"epoch", "name", "state_dict", "state_dict_img2text", "optimizer"} (Pic2Word's
+                    training checkpoint, DataParallel names)
+  phi_bare.pt       phi.state_dict() alone (torch.save(net.state_dict()))
 Also writes expected outputs (*.expected.pt, {"x": input, "y": output}) so the C++ forward
 passes are checked against PyTorch's. Run: /usr/bin/python3 tools/make_checkpoint_fixtures.py
 """
@@ -90,6 +95,45 @@ def main():
     t = torch.randn(3, d)
     with torch.no_grad():
         torch.save({"x": x, "t": t, "y": c(x, t)}, os.path.join(OUT, "clip4cir.expected.pt"))
+
+    # Written after the files above so their random streams (and bytes) do not change.
+    write_training_checkpoints(phi, m)
+
+
+def one_adamw_step(net, lr, weight_decay):
+    """An AdamW optimiser after one step on a dummy loss: its state_dict holds per-parameter
+    tensors (step, exp_avg, exp_avg_sq) and param_groups with floats, tuples, bools and None."""
+    net.train()
+    optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay)
+    loss = net(torch.randn(4, net_in_dim(net))).square().mean()
+    loss.backward()
+    optimizer.step()
+    net.eval()
+    return optimizer
+
+
+def net_in_dim(net):
+    return next(iter(net.parameters())).shape[1] if isinstance(net, Phi) else net.layers[0][0].in_features
+
+
+def write_training_checkpoints(phi, im2text):
+    phi_optimizer = one_adamw_step(phi, 1e-4, 0.01)
+    scaler = {"scale": 65536.0, "growth_factor": 2.0, "backoff_factor": 0.5, "growth_interval": 2000,
+              "_growth_tracker": 0}  # GradScaler.state_dict() of an enabled scaler
+    torch.save({"epoch": 5, "Phi": phi.state_dict(), "optimizer": phi_optimizer.state_dict(), "scaler": scaler},
+               os.path.join(OUT, "searle_phi_train.pt"))
+    torch.save(phi.state_dict(), os.path.join(OUT, "phi_bare.pt"))
+    x = torch.randn(3, net_in_dim(phi))
+    with torch.no_grad():
+        torch.save({"x": x, "y": phi(x)}, os.path.join(OUT, "searle_phi_train.expected.pt"))
+
+    p2w_optimizer = one_adamw_step(im2text, 1e-4, 0.1)
+    img2text = {"module." + k: v for k, v in im2text.state_dict().items()}
+    torch.save({"epoch": 30, "name": "pic2word_fixture", "state_dict": {"module.logit_scale": torch.tensor(4.6)},
+                "state_dict_img2text": img2text, "optimizer": p2w_optimizer.state_dict()},
+               os.path.join(OUT, "pic2word_full.pt"))
+    with torch.no_grad():
+        torch.save({"x": x, "y": im2text(x)}, os.path.join(OUT, "pic2word_full.expected.pt"))
 
 
 if __name__ == "__main__":

@@ -52,6 +52,13 @@ void print_report(const engine::IngestReport& r) {
   if (r.n_failed > 0) std::cout << "failures are listed in failures.jsonl\n";
 }
 
+// [{"name": "features", "dim": 256}, ...]; empty for single-part rows (CLIP).
+nlohmann::json row_parts_json(const std::vector<index::RowPart>& parts) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& p : parts) out.push_back({{"name", p.name}, {"dim", p.dim}});
+  return out;
+}
+
 nlohmann::json info_json(const index::StoreInfo& info, const std::string& root) {
   nlohmann::json files = nlohmann::json::array();
   for (const auto& f : info.files) files.push_back({{"name", f.name}, {"bytes", f.bytes}});
@@ -67,6 +74,8 @@ nlohmann::json info_json(const index::StoreInfo& info, const std::string& root) 
             {"path", info.manifest.model.path},
             {"weights_sha256", info.manifest.model.weights_sha256}}},
           {"embed_dim", info.manifest.embed_dim},
+          {"vectors_per_item", info.manifest.vectors_per_item},
+          {"row_parts", row_parts_json(info.manifest.row_parts)},
           {"dtype", index::vector_dtype_name(info.manifest.dtype)},
           {"index_key", info.manifest.index_key},
           {"index_type", info.index_key},
@@ -162,7 +171,8 @@ void register_info(CLI::App* parent) {
               << "model:       " << j["model"]["family"].get<std::string>() << " " << j["model"]["format"].get<std::string>()
               << " " << j["model"]["path"].get<std::string>() << "\n"
               << "weights:     " << j["model"]["weights_sha256"].get<std::string>() << "\n"
-              << "vectors:     " << j["vectors"] << " x " << j["embed_dim"] << " " << j["dtype"].get<std::string>() << "\n"
+              << "vectors:     " << j["vectors"] << " x " << j["embed_dim"] << " " << j["dtype"].get<std::string>()
+              << " (" << j["vectors_per_item"] << " per item)\n"
               << "index type:  " << j["index_type"].get<std::string>() << " (key " << j["index_key"].get<std::string>()
               << ", " << j["index_memory_bytes"] << " bytes in memory)\n"
               << "disk:        " << j["disk_bytes"] << " bytes\n";

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "cir/core.h"
 #include "cir/model.h"
@@ -103,6 +104,10 @@ class Blip2Model {
   /// Text-only Q-Former pass (padding masked by TokenBatch::lengths, which are required).
   /// Rows longer than max_positions are refused (kInvalidArgument).
   Blip2TextEmbeddings encode_texts(const TokenBatch& tokens) const;
+  /// Text-only Q-Former pass keeping every real token: per text, lengths[i] x qformer_width
+  /// rows of the last hidden state ([CLS] first; padding dropped). ZIRACLE's mean-over-text-
+  /// tokens variant weighs slots against all of them. Same errors as encode_texts.
+  std::vector<FloatMatrix> encode_text_tokens(const TokenBatch& tokens) const;
   /// Joint pass of image i with text i: query tokens and text tokens together, the queries
   /// cross-attending to the image; returns the query positions of the output
   /// (n_images * n_query_tokens rows of qformer_width). tokens.n_texts must equal n_images.

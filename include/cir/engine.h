@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "cir/blip2.h"
 #include "cir/compose.h"
 #include "cir/core.h"
 #include "cir/image.h"
@@ -29,31 +30,88 @@ struct EncoderOptions {
   image::DecodeOptions decode;
 };
 
-/// Images and texts to embeddings for one model directory / checkpoint.
+/// A batch of images as the store keeps them: vectors_per_image rows per image.
+struct ImageRows {
+  int64_t n_images = 0;
+  int vectors_per_image = 1;
+  /// n_images * vectors_per_image rows of Encoder::spec().embed_dim; image i owns rows
+  /// [i * vectors_per_image, (i + 1) * vectors_per_image). Each row part is L2-normalised.
+  FloatMatrix rows;
+  /// CLIP: each image's raw feature norm (stored as hidden metadata so the raw feature can be
+  /// recovered); empty for multi-vector models.
+  std::vector<double> norms;
+};
+
+/// Images and texts to embeddings for one model directory / checkpoint, of either family:
+///  - "clip": one vector per image, the raw CLIP feature (normalised when stored);
+///  - "blip2" (HF Blip2ForImageTextRetrieval directory, LAVIS .pth or a directory holding one):
+///    n_query_tokens vectors per image, each [n(vision_proj(q_i)) | n(q_i)] (SlotLayout): the
+///    projected retrieval feature and the unprojected Q-Former query output ZIRACLE scores.
+///    Single-row outputs (encode_images, encode_texts) are then the query rows of plain BLIP-2
+///    retrieval, [n(mean_i f_i) | 0] and [n(text_proj(cls)) | 0], scored max-over-vectors.
 class Encoder {
  public:
+  /// Opens a checkpoint, detecting the family (model_family). Errors from the model loaders.
   static std::unique_ptr<Encoder> open(const std::string& model_path, const EncoderOptions& options = {});
 
-  const model::ModelSpec& spec() const { return model_->spec(); }
-  const model::ClipModel& model() const { return *model_; }
-  const text::ClipTokenizer& tokenizer() const { return *tokenizer_; }
+  /// CLIP: the model's spec. BLIP-2: the same fields summarised (family "blip2", format,
+  /// path, weights hash, embed_dim = stored row width, image_size, context_length 32,
+  /// preprocess), so the index and manifest code needs no family switch.
+  const model::ModelSpec& spec() const { return spec_; }
+  const std::string& family() const { return spec_.family; }
+  /// The CLIP and its tokenizer; kUnsupported naming the family for non-CLIP models.
+  const model::ClipModel& model() const;
+  const text::ClipTokenizer& tokenizer() const;
+  /// Null unless the family is CLIP / BLIP-2.
+  const model::ClipModel* clip_model() const { return clip_.get(); }
+  const text::ClipTokenizer* clip_tokenizer() const { return clip_tokenizer_.get(); }
+  const model::Blip2Model* blip2_model() const { return blip2_.get(); }
   const EncoderOptions& options() const { return options_; }
 
-  /// Decodes, preprocesses and encodes image files (n x embed_dim, not normalised).
-  /// Decoding runs on the worker pool, batch by batch.
+  /// Stored rows per image (1 for CLIP, n_query_tokens for BLIP-2).
+  int vectors_per_image() const { return slots_.multi_vector() ? slots_.n_slots : 1; }
+  /// The row layout (n_slots 0 for CLIP).
+  const compose::SlotLayout& slot_layout() const { return slots_; }
+  /// The manifest's row_parts ({"features", d}, {"query_embeds", w} for BLIP-2; empty for CLIP).
+  std::vector<index::RowPart> row_parts() const;
+
+  /// Gallery rows of preprocessed pixels (n x 3 x S x S, spec().preprocess).
+  ImageRows encode_pixel_rows(const float* pixels, int64_t n_images) const;
+  /// Gallery rows of decoded images.
+  ImageRows encode_image_rows(const std::vector<image::ImageU8>& images) const;
+  /// One query row per image from its gallery rows: CLIP the raw feature (norm * row when
+  /// `norm` > 0), BLIP-2 [n(mean_i f_i) | 0]. rows: vectors_per_image x embed_dim.
+  std::vector<float> image_query_row(const float* rows, int64_t n_rows, double norm = 0) const;
+
+  /// Decodes, preprocesses and encodes image files: one row per image (n x embed_dim; CLIP
+  /// not normalised). Decoding runs on the worker pool, batch by batch.
   FloatMatrix encode_image_files(const std::vector<std::string>& paths) const;
-  /// Preprocesses and encodes decoded images.
+  /// Preprocesses and encodes decoded images: one row per image, as encode_image_files.
   FloatMatrix encode_images(const std::vector<image::ImageU8>& images) const;
-  /// Tokenises (context from the model) and encodes (n x embed_dim, not normalised).
+  /// Tokenises (context from the model) and encodes (n x embed_dim; CLIP not normalised).
   FloatMatrix encode_texts(const std::vector<std::string>& texts) const;
+  /// BLIP-2 only (kUnsupported otherwise): per text its unprojected Q-Former text states, the
+  /// [CLS] row (1 x qformer_width) or with `all_tokens` every real token.
+  std::vector<FloatMatrix> encode_text_states(const std::vector<std::string>& texts, bool all_tokens) const;
   TokenBatch tokenize(const std::vector<std::string>& texts) const;
 
  private:
   Encoder() = default;
+  void preprocess_batch(const std::vector<image::ImageU8>* images, const std::vector<std::string>* paths,
+                        int64_t start, int64_t n, std::vector<float>& pixels) const;
   EncoderOptions options_;
-  std::unique_ptr<model::ClipModel> model_;
-  std::unique_ptr<text::ClipTokenizer> tokenizer_;
+  model::ModelSpec spec_;
+  compose::SlotLayout slots_;
+  std::unique_ptr<model::ClipModel> clip_;
+  std::unique_ptr<text::ClipTokenizer> clip_tokenizer_;
+  std::unique_ptr<model::Blip2Model> blip2_;
+  std::unique_ptr<text::WordPieceTokenizer> wordpiece_;
 };
+
+/// "blip2" for a LAVIS .pth (or a directory holding exactly one .pth and no CLIP config) or an
+/// HF directory whose config.json is a BLIP-2 one (model_type "blip-2" or a qformer_config);
+/// "clip" otherwise. Reads at most config.json.
+std::string model_family(const std::string& model_path);
 
 /// Where a model's tokenizer files are: the directory itself, or the .pt file's directory.
 std::string tokenizer_directory(const std::string& model_path);
@@ -132,9 +190,15 @@ struct QueryRequest {
   std::optional<float> score_threshold;
   bool include_reference = false;           ///< by default a gallery reference is never a hit
   std::vector<std::string> exclude_ids;     ///< external ids never returned
+  /// When non-empty, only these items (external ids) are ranked: re-ranking a candidate list
+  /// (Focus-CoIR's 500 labelled images per query). Ids not in the index are skipped.
+  std::vector<std::string> candidate_ids;
   bool exact = false;
   int ef_search = 0;
   int nprobe = 0;
+  /// false: hits carry id, score and rank only, skipping one item lookup per hit (the
+  /// evaluation harness ranks whole galleries and maps ids itself).
+  bool fetch_items = true;
 };
 
 struct QueryHit {
@@ -187,8 +251,16 @@ class Engine {
  private:
   Engine() = default;
   std::vector<float> reference_feature(const ReferenceImage& ref, QueryTimings& t) const;
+  /// Multi-vector models: the reference's rows (vectors_per_image x embed_dim); nullopt for a
+  /// raw-embedding reference.
+  std::optional<FloatMatrix> reference_rows(const ReferenceImage& ref, QueryTimings& t) const;
+  /// Slot-form scoring queries (ZIRACLE): exact over the eligible items, or with an ANN first
+  /// stage (max-over-vectors candidates, then exact rescoring) when the request is not exact
+  /// and the index is not a flat scan.
+  index::SearchResult slot_search(const compose::ScoringQuery& q, const index::SearchRequest& sr) const;
   index::SearchRequest search_request(const QueryRequest& r, const std::optional<int64_t>& reference_id) const;
   void fill_result(const QueryRequest& r, const index::SearchResult& found, QueryResult& out, QueryTimings& t) const;
+  FloatMatrix gallery_scores(const FloatMatrix& rows) const;
   index::SearchResult scored_search(const compose::ScoringQuery& q, const index::SearchRequest& sr) const;
   std::unique_ptr<index::Store> store_;
   std::unique_ptr<Encoder> encoder_;

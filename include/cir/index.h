@@ -19,7 +19,8 @@
 //   away, and re-adding the lost batch creates no duplicates (external_id is unique).
 //
 // On-disk layout of an index directory (format_version 1)
-//   manifest.json   model identity, preprocessing, embed_dim, dtype, vectors_per_item, index key;
+//   manifest.json   model identity, preprocessing, embed_dim, dtype, vectors_per_item, row_parts
+//                   (optional), index key;
 //                   written atomically (temp + fsync + rename); its presence marks a complete index.
 //   items.sqlite    WAL mode, synchronous=NORMAL (see src/index/store.cpp for why that suffices):
 //                   items(id, external_id UNIQUE, content_hash, size_bytes, mtime, vector_offset,
@@ -38,6 +39,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -70,6 +72,14 @@ struct ModelIdentity {
   std::string weights_sha256;  ///< hex SHA-256 of the weights file; the identity check uses it
 };
 
+/// A named column range of every stored row. Multi-part rows keep several embeddings of one
+/// vector side by side (BLIP-2: the projected retrieval feature, then the unprojected Q-Former
+/// query output ZIRACLE scores), each L2-normalised on its own.
+struct RowPart {
+  std::string name;  ///< e.g. "features", "query_embeds"
+  int dim = 0;       ///< values; the parts' dims sum to embed_dim
+};
+
 /// Mirrors manifest.json: the static description of an index directory.
 struct IndexManifest {
   int format_version = kIndexFormatVersion;
@@ -80,6 +90,9 @@ struct IndexManifest {
   int embed_dim = 0;             ///< values per vector; required (> 0)
   VectorDType dtype = VectorDType::kFp16;
   int vectors_per_item = 1;      ///< most vectors one item may hold (CLIP 1, BLIP-2 Q-Former 32)
+  /// Column ranges of each row, in order; empty = the whole row is one embedding (CLIP).
+  /// Written to manifest.json only when non-empty, so single-part manifests are unchanged.
+  std::vector<RowPart> row_parts;
   /// FAISS factory string ("Flat", "HNSW32", "IVF1024,PQ64", ...) or "auto" (see
   /// resolve_index_key). The metric is always inner product on L2-normalised vectors.
   std::string index_key = "Flat";
@@ -213,6 +226,10 @@ struct SearchRequest {
   std::vector<int64_t> exclude_ids;      ///< ids never returned for any query
   /// Empty, or one list per query (e.g. each query's reference image).
   std::vector<std::vector<int64_t>> exclude_ids_per_query;
+  /// When set, only these items are eligible (re-ranking a given candidate list, e.g. a
+  /// Focus-CoIR query's 500 labelled images); unknown and removed ids are ignored. Combined with
+  /// `filter` by AND; not counted in SearchResult::n_filtered.
+  std::optional<std::vector<int64_t>> candidate_ids;
   bool exact = false;           ///< brute force over the stored vectors instead of the ANN index
   int ef_search = 0;            ///< HNSW efSearch; 0 = max(64, fetched candidates)
   int nprobe = 0;               ///< IVF lists probed; 0 = min(nlist, max(16, nlist / 16))
@@ -340,11 +357,21 @@ class Store {
 
   /// Top-k search of every query row (queries.cols must equal embed_dim; rows L2-normalised).
   SearchResult search(const FloatMatrix& queries, const SearchRequest& request) const;
+  /// How search_scored ranks an item: from the inner products of the m query rows with each of
+  /// the item's n_vectors vectors (row-major m x n_vectors: products[r * n_vectors + j]).
+  using ItemScorer = std::function<float(const float* products, int n_vectors)>;
+  /// Exact scoring with a caller's rule (multi-vector methods such as ZIRACLE, whose score is not
+  /// a max over vectors): every eligible item of `request` (filter, candidate_ids, exclusions;
+  /// exclude_ids_per_query needs one list) is scored by `scorer`, then ranked and paged as search
+  /// does (k, offset, score_threshold). Returns one QueryHits, always exact. Same errors as search.
+  SearchResult search_scored(const FloatMatrix& queries, const ItemScorer& scorer, const SearchRequest& request) const;
   /// Runs queries through the ANN index and through an exact scan and compares (see RecallReport).
   /// `params` supplies ef_search/nprobe; its k, offset and filter are ignored.
   RecallReport measure_recall(const FloatMatrix& queries, int k, const SearchRequest& params = {}) const;
 
   StoreInfo info() const;
+  /// The concrete ANN key in use ("Flat", "HNSW32", ...; "auto" resolved). Cheap.
+  std::string ann_key() const;
 
   /// Switches the ANN index (a factory string or "auto"), rebuilding it from the stored vectors
   /// and rewriting manifest.json. kInvalidArgument for a key faiss cannot build at this dim.

@@ -52,7 +52,9 @@ class CombinerMethod : public Method {
   bool needs_text() const override { return true; }
 
   FloatMatrix compose(const std::vector<ComposeInput>& inputs, const ComposeContext& context) const override {
-    const std::string path = detail::require_option(context, name(), "combiner", "path of a CLIP4Cir Combiner checkpoint");
+    if (context.slots.multi_vector())
+      throw Error(ErrorCode::kUnsupported, "method 'combiner' combines CLIP features; this index's model is not a CLIP");
+    const std::string path = detail::head_option(context, name(), "combiner", "combiner.pt", "path of a CLIP4Cir Combiner checkpoint");
     const int64_t d = context.embed_dim;
     const int64_t n = static_cast<int64_t>(inputs.size());
     std::vector<std::string> texts;

@@ -22,11 +22,19 @@ namespace detail {
 /// The option's value, or nullopt when not given.
 std::optional<std::string> find_option(const ComposeContext& context, const std::string& name);
 /// The option's value; kInvalidArgument naming the method, the option and how to give it.
+/// A trained head's checkpoint: the option's value when given, else `heads/<default_file>` inside
+/// the loaded CLIP's directory when that exists (models/shapes-clip ships its heads there), else
+/// kInvalidArgument naming the option and both places looked at.
+std::string head_option(const ComposeContext& context, const std::string& method, const std::string& name,
+                        const std::string& default_file, const std::string& what);
 std::string require_option(const ComposeContext& context, const std::string& method, const std::string& name,
                            const std::string& what);
 /// A numeric option (default when absent); kInvalidArgument when not a number.
 double number_option(const ComposeContext& context, const std::string& method, const std::string& name,
                      double default_value);
+/// A yes/no option (default when absent): 1/0, true/false, yes/no, on/off; kInvalidArgument
+/// otherwise.
+bool bool_option(const ComposeContext& context, const std::string& method, const std::string& name, bool default_value);
 
 }  // namespace detail
 }  // namespace cir::compose

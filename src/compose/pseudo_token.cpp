@@ -142,7 +142,7 @@ class MappedTokenMethod : public Method {
 
   FloatMatrix compose(const std::vector<ComposeInput>& inputs, const ComposeContext& context) const override {
     detail::require_clip(context, name_);
-    const std::string path = detail::require_option(context, name_, option_, "path of the mapping-network checkpoint");
+    const std::string path = detail::head_option(context, name_, option_, name_ == "searle" ? "phi.pt" : name_ + ".pt", "path of the mapping-network checkpoint");
     const at::Tensor refs = detail::reference_tensor(inputs, context, name_);
     auto mapper = cached_mapper(kind_, path);
     if (mapper->in_dim != refs.size(1))

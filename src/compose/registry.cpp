@@ -5,6 +5,7 @@
 
 #include "baselines.h"
 #include "compose/methods.h"
+#include "compose/ziracle.h"
 
 namespace cir::compose {
 namespace {
@@ -27,6 +28,8 @@ struct Registry {
     factories["ldre"] = make_ldre;
     factories["combiner"] = make_combiner;
     factories["spn"] = make_spn;
+    factories["ziracle"] = make_ziracle;
+    factories["ziracle-image"] = make_ziracle_image;
   }
 };
 

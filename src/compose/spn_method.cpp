@@ -48,6 +48,8 @@ void check_same_image_tower(const model::ClipModel& index_model, const model::Cl
 std::shared_ptr<SpnModel> cached_model(const std::string& dir, const ComposeContext& context) {
   static std::mutex mutex;
   static std::map<std::string, std::shared_ptr<SpnModel>> cache;
+  if (!context.model)
+    throw Error(ErrorCode::kUnsupported, "method 'spn' replaces a CLIP text tower; this index's model is not a CLIP");
   std::lock_guard<std::mutex> lock(mutex);
   const std::string key = dir + "|" + context.model->spec().path;
   if (auto it = cache.find(key); it != cache.end()) return it->second;
@@ -73,7 +75,7 @@ class SpnMethod : public Method {
 
   FloatMatrix compose(const std::vector<ComposeInput>& inputs, const ComposeContext& context) const override {
     detail::require_clip(context, name());
-    const std::string dir = detail::require_option(context, name(), "model", "directory written by cir train spn");
+    const std::string dir = detail::head_option(context, name(), "model", "spn", "directory written by cir train spn");
     const auto spn = cached_model(dir, context);
     std::vector<std::string> texts;
     for (const auto& in : inputs) {

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "cir/core.h"
@@ -59,3 +60,13 @@ std::vector<float> blip2_image_query(const float* query_features, int64_t n_slot
 std::vector<float> blip2_sum_query(const float* query_features, const float* text_feature, int64_t n_slots, int64_t dim);
 
 }  // namespace cir::compose::ziracle
+
+namespace cir::compose {
+
+class Method;
+/// "ziracle": ZIRACLE's slot-weighted score on a multi-vector (BLIP-2) index (ziracle_method.cpp).
+std::shared_ptr<const Method> make_ziracle();
+/// "ziracle-image": ZIRACLE's image-only baseline (uniform slot weights, ExpBlip2Base).
+std::shared_ptr<const Method> make_ziracle_image();
+
+}  // namespace cir::compose

@@ -20,6 +20,25 @@ double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std
 
 bool is_hidden_key(const std::string& key) { return key.rfind("cir:", 0) == 0; }
 
+// A multi-vector index must hold the rows this model writes ([features | query_embeds] x n).
+void check_row_layout(const index::Store& store, const Encoder& encoder) {
+  const index::IndexManifest& m = store.manifest();
+  const auto parts = encoder.row_parts();
+  bool same = parts.size() == m.row_parts.size();
+  for (size_t i = 0; same && i < parts.size(); ++i)
+    same = parts[i].name == m.row_parts[i].name && parts[i].dim == m.row_parts[i].dim;
+  if (!same || (encoder.slot_layout().multi_vector() && m.vectors_per_item != encoder.vectors_per_image()))
+    throw Error(ErrorCode::kInvalidArgument, "index '" + store.dir() + "': its row layout (" +
+                                                 std::to_string(m.vectors_per_item) + " vectors per item, " +
+                                                 std::to_string(m.row_parts.size()) +
+                                                 " row parts) is not what '" + encoder.spec().path + "' writes; rebuild the index");
+}
+
+// Candidates the ANN first stage of a slot-form query hands to exact rescoring: generous, since
+// the first stage ranks by max-over-vectors while the final rule weights the slots.
+constexpr int kMinSlotCandidates = 256;
+constexpr int kSlotCandidateFactor = 10;
+
 // A stored vector is normalised; scaling by the recorded norm gives back the raw feature.
 std::vector<float> stored_raw_feature(const index::Store& store, const index::ItemRecord& rec) {
   const FloatMatrix v = store.get_vectors({rec.id});
@@ -44,6 +63,7 @@ std::unique_ptr<Engine> Engine::open(const std::string& index_dir, const EngineO
   const std::string model = options.model.empty() ? e->store_->manifest().model.path : options.model;
   e->encoder_ = Encoder::open(model, options.encoder);
   e->store_->check_compatible(model_identity(e->encoder_->spec()), e->encoder_->spec().embed_dim);
+  check_row_layout(*e->store_, *e->encoder_);
   e->gallery_root_ = read_gallery_root(index_dir);
   return e;
 }
@@ -54,6 +74,10 @@ std::vector<float> Engine::reference_feature(const ReferenceImage& ref, QueryTim
       throw Error(ErrorCode::kInvalidArgument, "reference embedding has " + std::to_string(ref.embedding.size()) +
                                                    " values, the index holds " + std::to_string(encoder_->spec().embed_dim));
     return ref.embedding;
+  }
+  if (encoder_->slot_layout().multi_vector()) {
+    const FloatMatrix rows = *reference_rows(ref, t);
+    return encoder_->image_query_row(rows.data.data(), rows.rows);
   }
   if (!ref.gallery_id.empty()) {
     const auto t0 = Clock::now();
@@ -73,6 +97,56 @@ std::vector<float> Engine::reference_feature(const ReferenceImage& ref, QueryTim
   return f.data;
 }
 
+std::optional<FloatMatrix> Engine::reference_rows(const ReferenceImage& ref, QueryTimings& t) const {
+  if (!ref.embedding.empty()) return std::nullopt;
+  if (!ref.gallery_id.empty()) {
+    const auto t0 = Clock::now();
+    const auto rec = store_->find_by_external_id(ref.gallery_id);
+    if (!rec || rec->removed) throw Error(ErrorCode::kNotFound, "no item '" + ref.gallery_id + "' in the index");
+    FloatMatrix rows = store_->get_vectors({rec->id});
+    t.fetch += ms_since(t0);
+    return rows;
+  }
+  auto t0 = Clock::now();
+  const image::ImageU8 img = ref.bytes.empty() ? image::decode_image_file(ref.path, encoder_->options().decode)
+                                               : image::decode_image(ref.bytes, "uploaded image", encoder_->options().decode);
+  t.decode += ms_since(t0);
+  t0 = Clock::now();
+  ImageRows rows = encoder_->encode_image_rows({img});
+  t.encode_image += ms_since(t0);
+  return std::move(rows.rows);
+}
+
+index::SearchResult Engine::slot_search(const compose::ScoringQuery& q, const index::SearchRequest& sr) const {
+  const index::Store::ItemScorer scorer = [&q](const float* products, int n_vectors) {
+    return q.combine_slots(products, n_vectors);
+  };
+  const bool approximate = !sr.exact && store_->ann_key() != "Flat" &&
+                           store_->count() > std::max<int64_t>(kMinSlotCandidates, kSlotCandidateFactor * (int64_t{sr.k} + sr.offset));
+  if (!approximate) return store_->search_scored(q.vectors, scorer, sr);
+  // First stage: each query row's best items by max-over-vectors through the ANN index.
+  index::SearchRequest first = sr;
+  first.k = std::max(kMinSlotCandidates, kSlotCandidateFactor * (sr.k + sr.offset));
+  first.offset = 0;
+  first.score_threshold.reset();
+  const int64_t m = q.vectors.rows;
+  first.exclude_ids_per_query.assign(static_cast<size_t>(m), sr.exclude_ids_per_query.empty()
+                                                                 ? std::vector<int64_t>{}
+                                                                 : sr.exclude_ids_per_query[0]);
+  const index::SearchResult found = store_->search(q.vectors, first);
+  std::vector<int64_t> candidates;
+  for (const auto& qh : found.queries)
+    for (const auto& hit : qh.hits) candidates.push_back(hit.id);
+  // Second stage: the exact rule over those candidates only.
+  index::SearchRequest second = sr;
+  second.candidate_ids = std::move(candidates);
+  index::SearchResult out = store_->search_scored(q.vectors, scorer, second);
+  out.n_filtered = found.n_filtered;
+  out.index_key = found.index_key + "+rescore";
+  for (auto& qh : out.queries) qh.exact = false;
+  return out;
+}
+
 index::SearchRequest Engine::search_request(const QueryRequest& r, const std::optional<int64_t>& reference_id) const {
   index::SearchRequest sr;
   sr.k = r.k;
@@ -87,6 +161,13 @@ index::SearchRequest Engine::search_request(const QueryRequest& r, const std::op
   for (const auto& ext : r.exclude_ids)
     if (auto rec = store_->find_by_external_id(ext)) excluded.push_back(rec->id);
   sr.exclude_ids_per_query = {excluded};
+  if (!r.candidate_ids.empty()) {
+    std::vector<int64_t> ids;
+    ids.reserve(r.candidate_ids.size());
+    for (const auto& ext : r.candidate_ids)
+      if (auto rec = store_->find_by_external_id(ext); rec && !rec->removed) ids.push_back(rec->id);
+    sr.candidate_ids = std::move(ids);
+  }
   return sr;
 }
 
@@ -111,8 +192,18 @@ index::SearchResult Engine::scored_search(const compose::ScoringQuery& q, const 
       v.resize(static_cast<size_t>(m), 0.f);
       v[r] = hit.score;
     }
+  // All eligible items at once: a rule may rank items against each other (SEIZE's rank form).
+  FloatMatrix products(static_cast<int64_t>(sims.size()), m);
+  std::vector<int64_t> ids;
+  ids.reserve(sims.size());
+  for (const auto& [id, v] : sims) {
+    std::copy(v.begin(), v.end(), products.row(static_cast<int64_t>(ids.size())));
+    ids.push_back(id);
+  }
+  const std::vector<float> scores = compose::score_items(q, products);
   std::vector<index::Hit> ranked;
-  for (const auto& [id, v] : sims) ranked.push_back({id, q.combine(v.data()), 0});
+  ranked.reserve(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) ranked.push_back({ids[i], scores[i], 0});
   std::sort(ranked.begin(), ranked.end(), [](const index::Hit& a, const index::Hit& b) {
     return a.score != b.score ? a.score > b.score : a.id < b.id;
   });
@@ -149,6 +240,10 @@ void Engine::fill_result(const QueryRequest& r, const index::SearchResult& found
     h.id = hit.id;
     h.score = hit.score;
     h.rank = hit.rank;
+    if (!r.fetch_items) {
+      out.hits.push_back(std::move(h));
+      continue;
+    }
     if (auto rec = store_->get_item(hit.id)) {
       h.external_id = rec->external_id;
       h.caption = rec->caption;
@@ -161,14 +256,46 @@ void Engine::fill_result(const QueryRequest& r, const index::SearchResult& found
   t.fetch += ms_since(t0);
 }
 
+// Inner products of `rows` with every live item, one column per item in id order: what methods
+// whose query depends on the gallery read (LDRE's adaptive weights).
+FloatMatrix Engine::gallery_scores(const FloatMatrix& rows) const {
+  index::SearchRequest all;
+  all.k = static_cast<int>(std::max<int64_t>(1, store_->count()));
+  all.exact = true;
+  const index::SearchResult found = store_->search(rows, all);
+  std::map<int64_t, int64_t> column;
+  for (const auto& q : found.queries)
+    for (const auto& h : q.hits) column.emplace(h.id, 0);
+  int64_t c = 0;
+  for (auto& [id, col] : column) col = c++;
+  FloatMatrix out(rows.rows, c);
+  for (int64_t r = 0; r < rows.rows; ++r)
+    for (const auto& h : found.queries[static_cast<size_t>(r)].hits) out.row(r)[column.at(h.id)] = h.score;
+  return out;
+}
+
 std::vector<QueryResult> Engine::query_batch(const std::vector<QueryRequest>& requests) const {
   std::vector<QueryResult> results(requests.size());
   QueryTimings t;
   const int embed_dim = encoder_->spec().embed_dim;
   compose::ComposeContext context;
   context.embed_dim = embed_dim;
-  context.model = &encoder_->model();
-  context.tokenizer = &encoder_->tokenizer();
+  context.model = encoder_->clip_model();  // null for BLIP-2: CLIP-only methods refuse
+  context.tokenizer = encoder_->clip_tokenizer();
+  context.slots = encoder_->slot_layout();
+  if (context.slots.multi_vector())
+    context.encode_text_states = [&](const std::vector<std::string>& texts, bool all_tokens) {
+      const auto t0 = Clock::now();
+      auto states = encoder_->encode_text_states(texts, all_tokens);
+      t.encode_text += ms_since(t0);
+      return states;
+    };
+  if (!context.slots.multi_vector()) {
+    context.gallery_scores = [this](const FloatMatrix& rows) { return gallery_scores(rows); };
+    // Changes with adds/removes (count) and with every flush (updated_at): cached
+    // gallery-derived values are recomputed then.
+    context.gallery_key = store_->dir() + "|" + std::to_string(store_->count()) + "|" + store_->manifest().updated_at;
+  }
   context.encode_texts = [&](const std::vector<std::string>& texts) {
     const auto t0 = Clock::now();
     FloatMatrix f = encoder_->encode_texts(texts);
@@ -182,7 +309,17 @@ std::vector<QueryResult> Engine::query_batch(const std::vector<QueryRequest>& re
   for (size_t i = 0; i < requests.size(); ++i) {
     const auto& r = requests[i];
     auto& in = inputs[i];
-    if (!r.reference.empty()) in.reference = reference_feature(r.reference, t);
+    if (!r.reference.empty()) {
+      // Multi-vector models: fetch or encode the reference's rows once; the single query row
+      // the baselines use derives from them.
+      auto rows = encoder_->slot_layout().multi_vector() ? reference_rows(r.reference, t) : std::nullopt;
+      if (rows) {
+        in.reference = encoder_->image_query_row(rows->data.data(), rows->rows);
+        in.reference_slots = std::move(rows);
+      } else {
+        in.reference = reference_feature(r.reference, t);
+      }
+    }
     if (!r.reference.gallery_id.empty())
       if (auto rec = store_->find_by_external_id(r.reference.gallery_id)) reference_ids[i] = rec->id;
     in.texts = r.texts;
@@ -237,7 +374,9 @@ std::vector<QueryResult> Engine::query_batch(const std::vector<QueryRequest>& re
     const index::SearchRequest sr = search_request(requests[i], reference_ids[i]);
     const auto t0 = Clock::now();
     index::SearchResult found;
-    if (scoring[i]) {
+    if (scoring[i] && scoring[i]->combine_slots) {
+      found = slot_search(*scoring[i], sr);
+    } else if (scoring[i]) {
       found = scored_search(*scoring[i], sr);
     } else {
       FloatMatrix one(1, embed_dim);

@@ -117,14 +117,8 @@ std::pair<int64_t, int64_t> encode_and_store(const std::vector<WorkItem>& work, 
     failed += static_cast<int64_t>(cur.failures.size());
     const int64_t n_ok = static_cast<int64_t>(cur.file_index.size());
     if (n_ok > 0) {
-      FloatMatrix feats = encoder.model().encode_images(cur.pixels.data(), n_ok);
-      std::vector<double> norms(static_cast<size_t>(n_ok));
-      for (int64_t i = 0; i < n_ok; ++i) {
-        double s = 0;
-        for (int64_t j = 0; j < feats.cols; ++j) s += double(feats.row(i)[j]) * feats.row(i)[j];
-        norms[i] = std::sqrt(s);
-      }
-      normalize_rows(feats);
+      // CLIP: one normalised row and its raw norm; BLIP-2: vectors_per_image rows per image.
+      const ImageRows encoded = encoder.encode_pixel_rows(cur.pixels.data(), n_ok);
       std::vector<index::NewItem> items(static_cast<size_t>(n_ok));
       for (int64_t i = 0; i < n_ok; ++i) {
         const WorkItem& w = work[cur.file_index[i]];
@@ -135,9 +129,9 @@ std::pair<int64_t, int64_t> encode_and_store(const std::vector<WorkItem>& work, 
         item.mtime = w.file.mtime_ns;
         item.caption = w.caption;
         item.metadata = w.metadata;
-        item.metadata[kFeatureNormKey] = norms[i];
-        item.vectors = feats.row(i);
-        item.n_vectors = 1;
+        if (!encoded.norms.empty()) item.metadata[kFeatureNormKey] = encoded.norms[i];
+        item.vectors = encoded.rows.row(i * encoded.vectors_per_image);
+        item.n_vectors = encoded.vectors_per_image;
       }
       store.add_items(items);
       stored += n_ok;
@@ -225,6 +219,8 @@ index::IndexManifest new_manifest(const Encoder& encoder, const IngestOptions& o
   m.model = model_identity(encoder.spec());
   m.preprocess = encoder.spec().preprocess;
   m.embed_dim = encoder.spec().embed_dim;
+  m.vectors_per_item = encoder.vectors_per_image();
+  m.row_parts = encoder.row_parts();
   m.dtype = options.vector_dtype;
   m.index_key = options.index_key;
   m.cir_version = "0.1.0";

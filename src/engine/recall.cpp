@@ -42,9 +42,13 @@ IndexRecallReport measure_recall(const Engine& engine, const std::vector<std::st
     std::vector<int64_t> ids;
     for (size_t i = 0; i < texts.size(); ++i) ids.push_back(items[i % items.size()].id);
     const FloatMatrix images = store.get_vectors(ids);
+    // Multi-vector items (BLIP-2) contribute their image query row, built from all their rows.
+    const int64_t per_item = images.rows / static_cast<int64_t>(ids.size());
     FloatMatrix composed(text_queries.rows, text_queries.cols);
-    for (int64_t i = 0; i < composed.rows; ++i)
-      for (int64_t j = 0; j < composed.cols; ++j) composed.row(i)[j] = images.row(i)[j] + text_queries.row(i)[j];
+    for (int64_t i = 0; i < composed.rows; ++i) {
+      const std::vector<float> image = engine.encoder().image_query_row(images.row(i * per_item), per_item);
+      for (int64_t j = 0; j < composed.cols; ++j) composed.row(i)[j] = image[static_cast<size_t>(j)] + text_queries.row(i)[j];
+    }
     normalize_rows(composed);
     const auto r_comp = store.measure_recall(composed, k);
     report.composed_recall = r_comp.recall;

@@ -63,10 +63,28 @@ void ensure_index(const EvalOptions& o, const eval::BenchmarkSplit& split, const
 // Whether the official protocol keeps the reference in the ranking (scorers handle removal).
 bool keeps_reference(const std::string& benchmark) { return benchmark != "shapes" && benchmark != "shapes-captions"; }
 
-MethodResult run_method(const EvalOptions& o, const eval::BenchmarkSplit& split, const engine::Engine& engine,
-                        const std::string& method, const std::function<void(int64_t, int64_t)>& on_progress) {
+// Item id -> benchmark image id, read once: rankings cover the whole gallery, and one item
+// lookup per hit would dominate the run.
+std::unordered_map<int64_t, std::string> benchmark_ids_by_item(const eval::BenchmarkSplit& split, const index::Store& store) {
   std::unordered_map<std::string, std::string> path_to_id;
   for (const auto& [id, path] : split.image_paths) path_to_id[path] = id;
+  std::unordered_map<int64_t, std::string> out;
+  index::ListRequest page;
+  page.with_metadata = false;
+  for (;;) {
+    const auto items = store.list_items(page);
+    for (const auto& item : items) {
+      auto it = path_to_id.find(item.external_id);
+      out[item.id] = it != path_to_id.end() ? it->second : item.external_id;
+    }
+    if (items.size() < static_cast<size_t>(page.limit)) return out;
+    page.after_id = items.back().id;
+  }
+}
+
+MethodResult run_method(const EvalOptions& o, const eval::BenchmarkSplit& split, const engine::Engine& engine,
+                        const std::string& method, const std::function<void(int64_t, int64_t)>& on_progress) {
+  const auto benchmark_id = benchmark_ids_by_item(split, engine.store());
   const auto convention = eval::parse_caption_convention(o.caption_convention);
   const int64_t n = o.max_queries > 0 ? std::min<int64_t>(o.max_queries, split.queries.size())
                                       : static_cast<int64_t>(split.queries.size());
@@ -84,20 +102,23 @@ MethodResult run_method(const EvalOptions& o, const eval::BenchmarkSplit& split,
         r.reference.gallery_id = it != split.image_paths.end() ? it->second : q.reference;
       }
       r.texts = eval::build_query_texts(q, convention);
+      // Focus-CoIR re-ranks each query's own labelled candidates, not the whole gallery.
+      for (const auto& [candidate, label] : q.candidates) {
+        auto it = split.image_paths.find(candidate);
+        r.candidate_ids.push_back(it != split.image_paths.end() ? it->second : candidate);
+      }
       r.method = method;
       r.method_options = o.method_options;
       r.k = k;
       r.include_reference = keeps_reference(split.benchmark);
       r.exact = true;
+      r.fetch_items = false;
       batch.push_back(std::move(r));
     }
     const auto results = engine.query_batch(batch);
     for (size_t j = 0; j < results.size(); ++j) {
       auto& ranking = rankings[begin + j];
-      for (const auto& hit : results[j].hits) {
-        auto it = path_to_id.find(hit.external_id);
-        ranking.push_back(it != path_to_id.end() ? it->second : hit.external_id);
-      }
+      for (const auto& hit : results[j].hits) ranking.push_back(benchmark_id.at(hit.id));
     }
     if (on_progress) on_progress(end, n);
   }
@@ -138,9 +159,9 @@ EvalRun run_eval(const EvalOptions& o, const std::function<void(int64_t, int64_t
     throw Error(ErrorCode::kNotFound, "benchmark " + o.benchmark + " (" + split.split + "): no gallery images under '" +
                                           o.root + "' (see docs/benchmarks.md for the layout)");
   const model::ModelSpec spec = [&] {
-    model::ModelOptions mo;
-    mo.n_threads = 1;
-    return model::ClipModel::load(o.model, mo)->spec();
+    engine::EncoderOptions eo;
+    eo.n_threads = 1;
+    return engine::Encoder::open(o.model, eo)->spec();  // CLIP or BLIP-2
   }();
   EvalRun run;
   run.benchmark = split.benchmark;

@@ -89,6 +89,11 @@ std::string manifest_to_json(const IndexManifest& m) {
   j["embed_dim"] = m.embed_dim;
   j["vector_dtype"] = std::string(vector_dtype_name(m.dtype));
   j["vectors_per_item"] = m.vectors_per_item;
+  if (!m.row_parts.empty()) {
+    json parts = json::array();
+    for (const RowPart& part : m.row_parts) parts.push_back({{"name", part.name}, {"dim", part.dim}});
+    j["row_parts"] = parts;
+  }
   j["index"] = {{"key", m.index_key}, {"metric", "inner_product"}, {"memory_budget_bytes", m.memory_budget_bytes}};
   return j.dump(2) + "\n";
 }
@@ -142,6 +147,24 @@ IndexManifest manifest_from_json(std::string_view text, const std::string& sourc
   }
   m.dtype = parse_vector_dtype(dtype);
   m.vectors_per_item = static_cast<int>(get_int(j, "", "vectors_per_item", source, false, 1, 1));
+  if (const json* parts = child(j, "row_parts")) {
+    if (!parts->is_array()) bad_field(source, "row_parts", "an array of {name, dim}", parts);
+    int64_t total = 0;
+    for (size_t i = 0; i < parts->size(); ++i) {
+      const json& part = (*parts)[i];
+      const std::string prefix = "row_parts[" + std::to_string(i) + "].";
+      if (!part.is_object()) bad_field(source, "row_parts[" + std::to_string(i) + "]", "an object", &part);
+      RowPart rp;
+      rp.name = get_string(part, prefix, "name", source, true);
+      rp.dim = static_cast<int>(get_int(part, prefix, "dim", source, true, 0, 1));
+      total += rp.dim;
+      m.row_parts.push_back(std::move(rp));
+    }
+    if (!m.row_parts.empty() && total != m.embed_dim) {
+      const json found = total;
+      bad_field(source, "row_parts", "dims summing to embed_dim " + std::to_string(m.embed_dim), &found);
+    }
+  }
   if (const json* idx = child(j, "index")) {
     if (!idx->is_object()) bad_field(source, "index", "an object", idx);
     m.index_key = get_string(*idx, "index.", "key", source, false, "Flat");

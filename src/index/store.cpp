@@ -86,6 +86,17 @@ void validate_manifest(const IndexManifest& m) {
                 "manifest vectors_per_item must be in 1..4096, got " + std::to_string(m.vectors_per_item));
   if (m.memory_budget_bytes <= 0) throw Error(ErrorCode::kInvalidArgument, "memory_budget_bytes must be positive");
   if (m.index_key.empty()) throw Error(ErrorCode::kInvalidArgument, "index key is empty");
+  if (!m.row_parts.empty()) {
+    int64_t total = 0;
+    for (const RowPart& part : m.row_parts) {
+      if (part.dim <= 0 || part.name.empty())
+        throw Error(ErrorCode::kInvalidArgument, "manifest row_parts: each part needs a name and dim > 0");
+      total += part.dim;
+    }
+    if (total != m.embed_dim)
+      throw Error(ErrorCode::kInvalidArgument, "manifest row_parts sum to " + std::to_string(total) +
+                                                   " values, embed_dim is " + std::to_string(m.embed_dim));
+  }
   // Building an empty index proves faiss understands the key at this dimension.
   detail::AnnIndex probe(resolve_index_key(m.index_key, 0, m.embed_dim, m.memory_budget_bytes), m.embed_dim);
 }

@@ -90,6 +90,9 @@ struct Store::Impl {
   mutable std::vector<std::pair<std::string, std::shared_ptr<const std::vector<int64_t>>>> filter_cache;
   /// Sorted ids of live items.
   std::vector<int64_t> live_ids() const;
+  /// Sorted ids of the live items `req` allows: filter AND candidate_ids (exclusions not
+  /// applied); n_filtered = live items the filter rejected. Caller holds `mutex` (any mode).
+  std::vector<int64_t> eligible_ids(const SearchRequest& req, int64_t& n_filtered) const;
 
   /// Reads one item (with metadata when asked); caller holds db_mutex.
   std::optional<ItemRecord> read_item(const char* where_sql, const std::string& text_arg, int64_t int_arg,

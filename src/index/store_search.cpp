@@ -111,13 +111,18 @@ SearchResult Store::search(const FloatMatrix& queries, const SearchRequest& req)
   if (nq == 0) return res;
 
   // --- Eligible items: filter, then request-wide exclusions.
-  const bool filtered = !req.filter.is_all();
+  // A candidate list restricts like a filter does (the same subset routes apply).
+  const bool filtered = !req.filter.is_all() || req.candidate_ids.has_value();
   std::vector<LiveItem> subset;  // eligible items when filtered, sorted by id
-  if (filtered) {
-    const auto ids = s.live_matching(req.filter);
+  if (filtered && !req.candidate_ids) {
+    const auto ids = s.live_matching(req.filter);  // shared with the filter cache, not copied
     res.n_filtered = res.n_live - static_cast<int64_t>(ids->size());
     subset.reserve(ids->size());
     for (int64_t id : *ids) subset.push_back(*s.find_live(id));
+  } else if (filtered) {
+    const std::vector<int64_t> ids = s.eligible_ids(req, res.n_filtered);
+    subset.reserve(ids.size());
+    for (int64_t id : ids) subset.push_back(*s.find_live(id));
   }
   auto find_eligible = [&](int64_t id) -> const LiveItem* {
     if (!filtered) return s.find_live(id);

@@ -227,6 +227,30 @@ Blip2TextEmbeddings Blip2Model::encode_texts(const TokenBatch& tokens) const {
   return out;
 }
 
+std::vector<FloatMatrix> Blip2Model::encode_text_tokens(const TokenBatch& tokens) const {
+  impl_->check_tokens("encode_text_tokens", tokens);
+  std::vector<FloatMatrix> out;
+  out.reserve(static_cast<size_t>(tokens.n_texts));
+  try {
+    impl_->prepare_thread();
+    c10::InferenceMode guard;
+    for (int64_t first = 0; first < tokens.n_texts; first += kTextChunk) {
+      const int64_t count = std::min(kTextChunk, tokens.n_texts - first);
+      const auto rows = impl_->token_rows("encode_text_tokens", tokens, first, count);
+      const at::Tensor hidden = impl_->net->text_hidden(rows.ids, rows.mask);
+      for (int64_t r = 0; r < count; ++r) {
+        const int64_t len = tokens.lengths[static_cast<size_t>(first + r)];
+        FloatMatrix states(0, impl_->spec.qformer_width);
+        append_rows(states, hidden.select(0, r).narrow(0, 0, len));
+        out.push_back(std::move(states));
+      }
+    }
+  } catch (const c10::Error& e) {
+    rethrow_torch("encode_text_tokens", e);
+  }
+  return out;
+}
+
 FloatMatrix Blip2Model::encode_multimodal(const float* pixels, int64_t n_images, const TokenBatch& tokens) const {
   check_batch("encode_multimodal", pixels, n_images);
   impl_->check_tokens("encode_multimodal", tokens);

@@ -143,12 +143,10 @@ index::NewItem prepare_upload(IndexHandle& h, const json& item, const ServerOpti
   image::DecodeOptions decode;
   decode.max_pixels = options.max_image_pixels;
   const image::ImageU8 img = image::decode_image(bytes, "items[].image", decode);
-  FloatMatrix f = h.engine->encoder().encode_images({img});
-  double norm = 0;
-  for (float x : f.data) norm += double{x} * x;
-  norm = std::sqrt(norm);
-  normalize_rows(f);
-  feature = f.data;
+  // The gallery rows ingestion writes: one normalised CLIP vector (raw norm kept as metadata),
+  // or a BLIP-2 image's n_query_tokens rows.
+  engine::ImageRows rows = h.engine->encoder().encode_image_rows({img});
+  feature = std::move(rows.rows.data);
   const std::string hash = sha256_hex(bytes);
   const std::string file_name = hash.substr(0, 24) + "." + (info.format == "jpeg" ? "jpg" : info.format);
   fs::create_directories(h.uploads_dir);
@@ -161,7 +159,8 @@ index::NewItem prepare_upload(IndexHandle& h, const json& item, const ServerOpti
   if (item.contains("caption") && item["caption"].is_string()) out.caption = item["caption"].get<std::string>();
   out.metadata = payload_metadata(item);
   if (item.contains("filename") && item["filename"].is_string()) out.metadata["filename"] = item["filename"].get<std::string>();
-  out.metadata[kNormKey] = norm;
+  if (!rows.norms.empty()) out.metadata[kNormKey] = rows.norms[0];
+  out.n_vectors = rows.vectors_per_image;
   return out;
 }
 

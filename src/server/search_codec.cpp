@@ -171,6 +171,7 @@ SearchCall parse_search_body(const json& body, const ServerOptions& options) {
   }
   parse_filter(body, r);
   r.exclude_ids = string_list(body, "exclude_ids");
+  r.candidate_ids = string_list(body, "candidate_ids");
   r.include_reference = !bool_field(body, "exclude_reference", "exclude_reference", true);
   parse_params(body, r);
   call.with_payload = bool_field(body, "with_payload", "with_payload", true);

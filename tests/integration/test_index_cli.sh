@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end test of `cir index` and `cir search` on generated images with the fixture CLIP:
 # corrupt files skipped and listed, SIGKILL during build then resume (no duplicates), sync after
-# add/change/delete, model-mismatch refusal, filters returning exactly k.
+# add/change/delete, model-mismatch refusal, filters returning exactly k, and `index info --recall`
+# (ANN recall from text and composed queries: exactly 1 on Flat, within [0, 1] on HNSW).
 set -euo pipefail
 CIR="$1"
 SHARED="$2"
@@ -33,24 +34,34 @@ head -c 300 "$(ls "$G"/*.png | head -1)" > "$G/truncated.png"
 echo "not an image" > "$G/garbage.png"
 n_bad=3
 
-# 1. Build, killed mid-way, then resumed.
-"$CIR" index build --images "$G" --model "$MODEL" --out "$WORK/idx" --batch-size 8 --quiet &
+# 1. Build, killed mid-way, then resumed. Progress is watched through vectors.bin's size, not
+# `index info`: the building process holds the index's exclusive lock, so info cannot open it.
+# The fixture model writes 32-d fp16 vectors: 64-byte file header, blocks of 32 + 8 x 64 bytes.
+"$CIR" index build --images "$G" --model "$MODEL" --out "$WORK/idx" --batch-size 8 --threads 1 --quiet > /dev/null &
 pid=$!
-for _ in $(seq 1 200); do
-  [ -f "$WORK/idx/items.sqlite" ] && [ "$(count_items "$WORK/idx" 2>/dev/null || echo 0)" -gt 16 ] && break
-  sleep 0.1
+for _ in $(seq 1 1000); do
+  # Past the first block: a second batch is being written, so the first one has committed.
+  [ "$(stat -c %s "$WORK/idx/vectors.bin" 2>/dev/null || echo 0)" -gt $((64 + 32 + 8 * 64)) ] && break
+  sleep 0.02
 done
 kill -9 "$pid" 2>/dev/null || true
 wait "$pid" 2>/dev/null || true
 partial=$(count_items "$WORK/idx")
-echo "killed with $partial items committed"
+echo "killed with $partial of $n_images items committed"
+[ "$partial" -lt "$n_images" ] || fail "the build finished before SIGKILL reached it: nothing to resume"
 "$CIR" index build --images "$G" --model "$MODEL" --out "$WORK/idx" --batch-size 16 --quiet > "$WORK/resume.txt"
 cat "$WORK/resume.txt"
 total=$(count_items "$WORK/idx")
 [ "$total" -eq "$n_images" ] || fail "after resume: $total items, expected $n_images"
-grep -q "unchanged" "$WORK/resume.txt" || fail "resume report lacks the unchanged count"
+grep -q "added $((n_images - partial)), updated 0, unchanged $partial," "$WORK/resume.txt" ||
+  fail "the resume did not skip exactly the $partial committed items and add the other $((n_images - partial))"
 [ "$(grep -c '"file"' "$WORK/idx/failures.jsonl")" -ge "$n_bad" ] || fail "failures.jsonl does not list the $n_bad bad files"
 for bad in empty.jpg truncated.png garbage.png; do grep -q "$bad" "$WORK/idx/failures.jsonl" || fail "$bad not in failures.jsonl"; done
+# No duplicates: every committed row names a distinct file.
+"$CIR" index export "$WORK/idx" --out "$WORK/export_resume" > /dev/null
+rows=$(grep -c '"image_path"' "$WORK/export_resume/metadata/metadata_0.jsonl")
+distinct=$(sed 's/.*"image_path":"\([^"]*\)".*/\1/' "$WORK/export_resume/metadata/metadata_0.jsonl" | sort -u | wc -l)
+[ "$rows" -eq "$n_images" ] && [ "$distinct" -eq "$n_images" ] || fail "after resume: $rows rows, $distinct distinct files, expected $n_images"
 
 # 2. Search: a gallery reference is excluded; filters give exactly k.
 ref=$(ls "$G" | grep png | grep -v -e truncated -e garbage | head -1)
@@ -85,4 +96,48 @@ grep -qi "model" "$WORK/mm.txt" || fail "mismatch message does not mention the m
 "$CIR" index info "$WORK/idx" > /dev/null
 "$CIR" index export "$WORK/idx" --out "$WORK/export" > /dev/null
 [ -f "$WORK/export/img_emb/img_emb_0.npy" ] || fail "export wrote no img_emb_0.npy"
+
+# 6. ANN honesty: `index info --recall` measures the ANN structure against exact search with text
+# and composed queries (not the stored vectors). Flat is exact: recall exactly 1.
+json_number() { sed -n "s/^ *\"$2\": \([-0-9.e+]*\),\{0,1\}\$/\1/p" "$1" | head -1; }
+in_unit_range() { awk -v x="$1" 'BEGIN { exit !(x != "" && x >= 0 && x <= 1) }'; }
+check_recall() {  # file, expected index type, "exact" or "range"
+  local text composed n_text n_composed
+  text=$(json_number "$1" text_recall)
+  composed=$(json_number "$1" composed_recall)
+  n_text=$(json_number "$1" text_queries)
+  n_composed=$(json_number "$1" composed_queries)
+  echo "recall@10 on $2: text $text ($n_text queries), composed $composed ($n_composed queries)"
+  grep -q "\"index_type\": \"$2\"" "$1" || fail "recall not measured on $2: $(cat "$1")"
+  [ "${n_text:-0}" -gt 0 ] && [ "${n_composed:-0}" -gt 0 ] || fail "recall on $2 used no text or no composed queries"
+  in_unit_range "$text" && in_unit_range "$composed" || fail "recall on $2 outside [0, 1]: text '$text', composed '$composed'"
+  if [ "$3" = exact ]; then
+    awk -v t="$text" -v c="$composed" 'BEGIN { exit !(t == 1 && c == 1) }' || fail "Flat recall is not exactly 1"
+  fi
+}
+"$CIR" index info "$WORK/idx" --recall --json > "$WORK/recall_flat.json"
+check_recall "$WORK/recall_flat.json" Flat exact
+
+# HNSW over a few thousand vectors: a small image gallery, plus 3072 caption embeddings of the
+# same model imported in clip-retrieval's layout; queries are texts absent from the gallery.
+G2="$WORK/gallery2"
+mkdir -p "$G2"
+cp $(ls "$WORK"/world/images/train/*.png | head -24) "$G2/"
+"$CIR" index build --images "$G2" --model "$MODEL" --out "$WORK/hnsw" --index-key HNSW16 --quiet > /dev/null
+for color in red green blue yellow purple orange black white; do
+  for shape in circle square triangle star hexagon cross; do
+    for place in left right top bottom centre corner edge middle; do
+      for size in tiny small medium large huge wide tall thin; do echo "a $size $color $shape at the $place"; done
+    done
+  done
+done > "$WORK/captions.txt"
+mkdir -p "$WORK/captions/img_emb"
+"$CIR" embed --model "$MODEL" --texts-file "$WORK/captions.txt" --normalize --out "$WORK/captions/img_emb/img_emb_0.npy" 2> /dev/null
+"$CIR" index import "$WORK/hnsw" --from "$WORK/captions" > /dev/null
+n_hnsw=$(count_items "$WORK/hnsw")
+[ "$n_hnsw" -ge 3000 ] || fail "HNSW index holds $n_hnsw items, expected 24 + 3072"
+printf '%s\n' "two red circles" "a green square on the left" "something blue" "a big yellow star" \
+  "a purple hexagon next to a cross" "an orange shape at the top" > "$WORK/recall_queries.txt"
+"$CIR" index info "$WORK/hnsw" --recall --queries "$WORK/recall_queries.txt" --json > "$WORK/recall_hnsw.json"
+check_recall "$WORK/recall_hnsw.json" HNSW16 range
 echo "1 passed, 0 failed"

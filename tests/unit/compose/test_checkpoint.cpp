@@ -57,6 +57,31 @@ TEST(Checkpoint, Clip4CirCombinerLayoutMatchesPyTorch) {
   EXPECT_TRUE(torch::allclose(combiner->forward(expected.at("x"), expected.at("t")), expected.at("y"), kTol, kTol));
 }
 
+// Training checkpoints carry optimiser state (tensors, ints, floats, tuples, bools, None) and a
+// grad-scaler dict beside the weights: reading the weights must step over all of it.
+TEST(Checkpoint, SearleTrainingCheckpointWithOptimizerState) {
+  const auto state = read_state_dict(data("searle_phi_train.pt"), "Phi");
+  auto phi = mapper_from_state(MapperKind::kSearlePhi, state, "searle_phi_train.pt");
+  const auto expected = read_state_dict(data("searle_phi_train.expected.pt"), "");
+  torch::NoGradGuard no_grad;
+  EXPECT_TRUE(torch::allclose(phi->forward(expected.at("x")), expected.at("y"), kTol, kTol));
+}
+
+TEST(Checkpoint, Pic2WordTrainingCheckpointWithOptimizerState) {
+  const auto state = read_state_dict(data("pic2word_full.pt"), "state_dict_img2text");
+  auto mapper = mapper_from_state(MapperKind::kPic2Word, state, "pic2word_full.pt");
+  const auto expected = read_state_dict(data("pic2word_full.expected.pt"), "");
+  torch::NoGradGuard no_grad;
+  EXPECT_TRUE(torch::allclose(mapper->forward(expected.at("x")), expected.at("y"), kTol, kTol));
+}
+
+TEST(Checkpoint, BareStateDictIsTheTopLevel) {
+  const auto bare = read_state_dict(data("phi_bare.pt"), "");
+  const auto wrapped = read_state_dict(data("searle_phi_train.pt"), "Phi");
+  ASSERT_EQ(bare.size(), wrapped.size());
+  for (const auto& [name, tensor] : wrapped) EXPECT_TRUE(torch::equal(bare.at(name), tensor)) << name;
+}
+
 TEST(Checkpoint, WrittenFileReadsBack) {
   const auto path = (std::filesystem::temp_directory_path() / "cir_test_combiner.pt").string();
   Combiner c(8, 16, 32);

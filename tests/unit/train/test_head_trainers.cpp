@@ -112,6 +112,14 @@ void expect_same_state(const std::string& a, const std::string& b, const std::st
   for (const auto& [name, t] : sa) EXPECT_TRUE(torch::allclose(t, sb.at(name), 1e-6, 1e-6)) << name;
 }
 
+// Every parameter of two CLIP directories (SPN writes whole models) agrees.
+void expect_same_net(const std::string& a, const std::string& b) {
+  auto na = model::detail::load_clip_net(a), nb = model::detail::load_clip_net(b);
+  const auto pb = nb->named_parameters();
+  for (const auto& p : na->named_parameters())
+    EXPECT_TRUE(torch::allclose(p.value(), pb[p.key()], 1e-6, 1e-6)) << p.key();
+}
+
 TEST(HeadTrainers, CombinerLearnsAndResumesExactly) {
   auto o = options("combiner.pt", 30);
   o.learning_rate = 1e-3;
@@ -140,12 +148,21 @@ TEST(HeadTrainers, CombinerLearnsAndResumesExactly) {
   EXPECT_EQ(compose::find_method("combiner")->compose({in}, ctx).rows, 1);
 }
 
-TEST(HeadTrainers, SpnLearnsAndWritesALoadableClip) {
+TEST(HeadTrainers, SpnLearnsResumesExactlyAndWritesALoadableClip) {
   auto o = options("spn", 20);
   o.learning_rate = 1e-3;  // 2e-5 (the paper's) barely moves a random one-layer CLIP in 20 steps
   const auto losses = run(train_spn, o);
   const auto [first, last] = first_last(losses, 4);
   EXPECT_LT(last, first);
+  // Interrupted at step 8, resumed to 20: the same text tower as the straight run.
+  auto part = options("spn_resumed", 8);
+  part.learning_rate = 1e-3;
+  part.checkpoint_dir = (setup().root / "spn_ck").string();
+  run(train_spn, part);
+  part.steps = 20;
+  part.resume = true;
+  EXPECT_EQ(run(train_spn, part).size(), 12u);
+  expect_same_net(o.out, part.out);
   model::ModelOptions mo;
   mo.hash_weights = false;
   const auto base = model::ClipModel::load(setup().model.string(), mo);
@@ -156,36 +173,59 @@ TEST(HeadTrainers, SpnLearnsAndWritesALoadableClip) {
   for (int64_t c = 0; c < a.cols; ++c) EXPECT_FLOAT_EQ(a.row(0)[c], b.row(0)[c]);
 }
 
-// Disabled: on the tiny random CLIP the loss does not drop (2.7748 -> 2.7753); whether the trainer or
-// the test setup is at fault is open (see the closing note of the session that added it).
-TEST(HeadTrainers, DISABLED_Pic2WordLearnsAndResumesExactly) {
-  auto o = options("p2w.pt", 24);
-  o.learning_rate = 1e-3;
+// The random one-layer CLIP maps every 64 px scene to nearly the same direction (pairwise cosine
+// of n(I(x)) 0.987..1.0), so Pic2Word's image-only InfoNCE between n(I(x)) and
+// n(T("a photo of *")) at CLIP's initial logit scale (1/0.07) starts at log(16) with almost no
+// signal: at lr 1e-3 the mapper cannot move the loss in a few dozen steps. lr 1e-2 for 40 steps
+// does (2.774 -> ~2.73). The trainer is Pic2Word's objective unchanged: on a trained shapes-clip
+// at its defaults (lr 1e-4, batch 64) the loss falls 12.6 -> 0.16 in 100 steps.
+HeadTrainOptions pic2word_options(const std::string& out, int steps) {
+  auto o = options(out, steps);
+  o.learning_rate = 1e-2;
   o.hidden_dim = 32;
-  const auto losses = run(train_pic2word, o);
-  const auto [first, last] = first_last(losses, 4);
-  EXPECT_LT(last, first);
-  auto part = options("p2w_resumed.pt", 12);
-  part.learning_rate = 1e-3;
-  part.hidden_dim = 32;
-  part.checkpoint_dir = (setup().root / "p2w_ck").string();
-  run(train_pic2word, part);
-  part.steps = 24;
-  part.resume = true;
-  run(train_pic2word, part);
-  expect_same_state(o.out, part.out, "state_dict_img2text");
+  return o;
 }
 
-TEST(HeadTrainers, PhiDistilsOtiTokens) {
-  auto o = options("phi.pt", 20);
-  o.learning_rate = 1e-3;
-  o.oti_steps = 5;
-  o.max_images = 48;
-  o.hidden_dim = 64;
+TEST(HeadTrainers, Pic2WordLearnsAndResumesExactly) {
+  const auto o = pic2word_options("p2w.pt", 40);
+  const auto losses = run(train_pic2word, o);
+  ASSERT_EQ(losses.size(), 40u);
+  const auto [first, last] = first_last(losses, 4);
+  EXPECT_LT(last, first);
+  // Interrupted at step 20, resumed to 40: the same mapping network as the straight run.
+  auto part = pic2word_options("p2w_resumed.pt", 20);
+  part.checkpoint_dir = (setup().root / "p2w_ck").string();
+  run(train_pic2word, part);
+  part.steps = 40;
+  part.resume = true;
+  EXPECT_EQ(run(train_pic2word, part).size(), 20u);
+  expect_same_state(o.out, part.out, "state_dict_img2text");
+  EXPECT_EQ(compose::detail::read_state_dict(o.out, "state_dict_img2text").count("fc_out.weight"), 1u);
+}
+
+TEST(HeadTrainers, PhiDistilsOtiTokensAndResumesExactly) {
+  const auto phi_options = [](const std::string& out, int steps) {
+    auto o = options(out, steps);
+    o.learning_rate = 1e-3;
+    o.oti_steps = 5;
+    o.max_images = 48;
+    o.hidden_dim = 64;
+    return o;
+  };
+  const auto o = phi_options("phi.pt", 20);
   const auto losses = run(train_phi, o);
   const auto [first, last] = first_last(losses, 4);
   EXPECT_LT(last, first);
   EXPECT_EQ(compose::detail::read_state_dict(o.out, "Phi").count("layers.6.weight"), 1u);
+  // Interrupted at step 10 (the OTI targets stay cached beside the checkpoint), resumed to 20.
+  auto part = phi_options("phi_resumed.pt", 10);
+  part.checkpoint_dir = (setup().root / "phi_ck").string();
+  run(train_phi, part);
+  EXPECT_TRUE(fs::exists(fs::path(part.checkpoint_dir) / "oti_targets.pt"));
+  part.steps = 20;
+  part.resume = true;
+  EXPECT_EQ(run(train_phi, part).size(), 10u);
+  expect_same_state(o.out, part.out, "Phi");
 }
 
 TEST(HeadTrainers, MissingOptionsAreInvalidArgument) {

@@ -12,6 +12,7 @@
 #include "cir/synth.h"
 #include "cir/text.h"
 #include "cir/train.h"
+#include "train_test_util.h"
 
 namespace cir::train {
 namespace {
@@ -31,17 +32,8 @@ const World& tiny_world() {
     w.root = fs::temp_directory_path() / ("cir_test_clip_trainer_" + std::to_string(::getpid()));
     w.world = w.root / "world";
     w.tokenizer = w.root / "tokenizer";
-    synth::SynthOptions so;
-    so.n_scenes = 150;
-    so.seed = 5;
-    const synth::World world = synth::generate_world(so);
-    synth::write_world(world, w.world.string());
-    std::vector<std::string> corpus;
-    for (const auto& scene : world.split("train").scenes)
-      corpus.insert(corpus.end(), scene.captions.begin(), scene.captions.end());
-    text::BpeTrainOptions bo;
-    bo.vocab_size = 600;
-    text::train_bpe(corpus, bo, w.tokenizer.string());
+    // Vocabulary learned on captions and query texts, as `cir train tokenizer --world` does.
+    testing::write_world_and_tokenizer(w.world, w.tokenizer, 150, 5, 600);
     return w;
   }();
   return w;

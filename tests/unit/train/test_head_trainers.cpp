@@ -14,6 +14,7 @@
 #include "cir/train.h"
 #include "compose/checkpoint.h"
 #include "model/clip_modules.h"
+#include "train_test_util.h"
 
 namespace cir::train {
 namespace {
@@ -34,20 +35,8 @@ const Setup& setup() {
     s.root = fs::temp_directory_path() / ("cir_test_heads_" + std::to_string(::getpid()));
     s.world = s.root / "world";
     s.model = s.root / "clip";
-    synth::SynthOptions so;
-    so.n_scenes = 200;
-    so.seed = 3;
-    const synth::World world = synth::generate_world(so);
-    synth::write_world(world, s.world.string());
-    std::vector<std::string> corpus;
-    for (const auto& split : world.splits) {
-      for (const auto& scene : split.scenes) corpus.insert(corpus.end(), scene.captions.begin(), scene.captions.end());
-      for (const auto& q : split.queries) corpus.push_back(q.text);
-    }
-    text::BpeTrainOptions bo;
-    bo.vocab_size = 700;
     const fs::path tok = s.root / "tokenizer";
-    text::train_bpe(corpus, bo, tok.string());
+    testing::write_world_and_tokenizer(s.world, tok, 200, 3, 700);
     const auto tokenizer = text::ClipTokenizer::from_directory(tok.string());
     model::ModelSpec spec;
     spec.family = "clip";

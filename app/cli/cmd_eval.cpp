@@ -25,6 +25,7 @@ void print_metrics(const eval::MetricReport& report) {
 void register_score(CLI::App* parent) {
   struct Args {
     std::string benchmark, root, split, predictions;
+    int max_queries = 0;
   };
   auto a = std::make_shared<Args>();
   auto* cmd = parent->add_subcommand("score", "Score a ranking file (e.g. a CIRR/CIRCO submission) against a split");
@@ -32,8 +33,12 @@ void register_score(CLI::App* parent) {
   cmd->add_option("--root", a->root, "Benchmark root (annotations)")->required();
   cmd->add_option("--split", a->split, "Split (default: the scored one)");
   cmd->add_option("--predictions", a->predictions, "Submission / prediction JSON")->required();
+  cmd->add_option("--max-queries", a->max_queries,
+                  "Score only the first N queries (a file written by cir eval --max-queries N)");
   cmd->callback([a] {
-    const auto split = evaluate::read_any_benchmark(a->benchmark, a->root, a->split);
+    auto split = evaluate::read_any_benchmark(a->benchmark, a->root, a->split);
+    if (a->max_queries > 0 && static_cast<size_t>(a->max_queries) < split.queries.size())
+      split.queries.resize(static_cast<size_t>(a->max_queries));
     const auto report = eval::score_predictions(split, a->predictions);
     std::cout << a->benchmark << " " << split.split << ": " << split.queries.size() << " queries\n";
     print_metrics(report);
@@ -77,10 +82,8 @@ void register_eval_command(CLI::App& app) {
       if (eq == std::string::npos) throw Error(ErrorCode::kInvalidArgument, "--method-opt wants key=value, got '" + kv + "'");
       o.method_options[kv.substr(0, eq)] = kv.substr(eq + 1);
     }
-    const auto run = evaluate::run_eval(o, [](int64_t done, int64_t total) {
-      std::fprintf(stderr, "\reval: %lld/%lld queries", static_cast<long long>(done), static_cast<long long>(total));
-      if (done == total) std::fprintf(stderr, "\n");
-    });
+    // run_eval reports progress on stderr itself (a bar on a terminal, periodic lines in logs).
+    const auto run = evaluate::run_eval(o);
     std::cout << evaluate::report_markdown(run);
     if (!o.report.empty()) std::cout << "\nreport: " << o.report << ".md, .json, .svg\n";
   });

@@ -40,7 +40,7 @@ struct EvalOptions {
   int max_queries = 0;                   ///< 0 = all (a prefix, for quick looks)
   std::string submission;                ///< write the test-server file here (CIRR/CIRCO)
   std::string report;                    ///< write <report>.md, <report>.json and <report>.svg
-  bool progress = true;
+  bool progress = true;                  ///< stderr: a bar on a terminal, periodic lines otherwise
 };
 
 struct MethodResult {

@@ -9,6 +9,7 @@
 #include "cir/engine.h"
 #include "cir/evaluate.h"
 #include "cir/model.h"
+#include "engine/progress.h"
 
 namespace cir::evaluate {
 namespace fs = std::filesystem;
@@ -91,6 +92,8 @@ MethodResult run_method(const EvalOptions& o, const eval::BenchmarkSplit& split,
   const int k = o.k > 0 ? o.k : static_cast<int>(std::max<int64_t>(1, engine.store().count()));
   eval::Rankings rankings(static_cast<size_t>(n));
   const auto t0 = std::chrono::steady_clock::now();
+  // Ingestion's helper: a redrawn bar on a terminal, plain periodic lines in logs.
+  engine::Progress progress("eval " + method, n, o.progress);
   for (int64_t begin = 0; begin < n; begin += o.batch_size) {
     const int64_t end = std::min<int64_t>(n, begin + o.batch_size);
     std::vector<engine::QueryRequest> batch;
@@ -120,8 +123,10 @@ MethodResult run_method(const EvalOptions& o, const eval::BenchmarkSplit& split,
       auto& ranking = rankings[begin + j];
       for (const auto& hit : results[j].hits) ranking.push_back(benchmark_id.at(hit.id));
     }
+    progress.advance(end - begin);
     if (on_progress) on_progress(end, n);
   }
+  progress.finish();
   MethodResult mr;
   mr.method = method;
   mr.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -135,7 +140,9 @@ MethodResult run_method(const EvalOptions& o, const eval::BenchmarkSplit& split,
     mr.report.benchmark = split.benchmark;
   }
   if (!o.submission.empty()) {
-    const std::string path = o.methods.size() > 1 ? o.submission + "." + method + ".json" : o.submission;
+    // Several methods: sub.json -> sub.<method>.json (a name without .json gets the suffix too).
+    const std::string stem = o.submission.ends_with(".json") ? o.submission.substr(0, o.submission.size() - 5) : o.submission;
+    const std::string path = o.methods.size() > 1 ? stem + "." + method + ".json" : o.submission;
     if (split.benchmark == "cirr") {
       eval::write_cirr_submission(path, scored, rankings, eval::SubmissionFormat::kCirrRecall);
       const std::string subset = path.ends_with(".json") ? path.substr(0, path.size() - 5) + ".subset.json" : path + ".subset";

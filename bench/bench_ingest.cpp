@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_specs.h"
 #include "bench_util.h"
 #include "cir/engine.h"
 #include "cir/image.h"
@@ -41,24 +42,7 @@ struct Options {
   std::string base_dir = fs::temp_directory_path().string();
 };
 
-cir::model::ModelSpec vit_b32_spec() {
-  cir::model::ModelSpec spec;
-  spec.image_tower = "vit";
-  spec.activation = "quick_gelu";
-  spec.embed_dim = 512;
-  spec.image_size = 224;
-  spec.patch_size = 32;
-  spec.vision_width = 768;
-  spec.vision_layers = 12;
-  spec.vision_heads = 12;
-  spec.text_width = 512;
-  spec.text_heads = 8;
-  spec.text_layers = 12;
-  spec.vocab_size = 49408;
-  spec.context_length = 77;
-  spec.preprocess.image_size = 224;
-  return spec;
-}
+using cir::bench::vit_b32_spec;
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 

@@ -13,29 +13,13 @@
 #include <string>
 #include <vector>
 
+#include "bench_specs.h"
 #include "bench_util.h"
 #include "cir/model.h"
 
 namespace {
 
-cir::model::ModelSpec vit_b32_spec() {
-  cir::model::ModelSpec spec;
-  spec.image_tower = "vit";
-  spec.activation = "quick_gelu";
-  spec.embed_dim = 512;
-  spec.image_size = 224;
-  spec.patch_size = 32;
-  spec.vision_width = 768;
-  spec.vision_layers = 12;
-  spec.vision_heads = 12;
-  spec.text_width = 512;
-  spec.text_heads = 8;
-  spec.text_layers = 12;
-  spec.vocab_size = 49408;
-  spec.context_length = 77;
-  spec.preprocess.image_size = 224;
-  return spec;
-}
+using cir::bench::vit_b32_spec;
 
 // n captions of 16 tokens: start, 14 word ids, end; padded with 0 to 77.
 cir::TokenBatch captions(int64_t n, std::mt19937& rng) {

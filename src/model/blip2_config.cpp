@@ -6,21 +6,14 @@
 
 #include "cir/blip2.h"
 #include "model/blip2_net.h"
+#include "model/json_file.h"
 
 namespace cir::model {
 namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-json parse_json_file(const std::string& path) {
-  const std::string text = read_file_text(path);
-  try {
-    return json::parse(text);
-  } catch (const json::exception& e) {
-    throw Error(ErrorCode::kCorrupt, "'" + path + "' is not valid JSON: " + e.what());
-  }
-}
+using detail::parse_json_file;
 
 // Typed reads of optional fields, with messages naming the file and the dotted field.
 struct JsonFields {

@@ -6,6 +6,7 @@
 
 #include "cir/core.h"
 #include "model/model_internal.h"
+#include "model/json_file.h"
 
 namespace cir::model {
 namespace detail {
@@ -13,15 +14,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-json parse_json_file(const std::string& path) {
-  const std::string text = read_file_text(path);
-  try {
-    return json::parse(text);
-  } catch (const json::exception& e) {
-    throw Error(ErrorCode::kCorrupt, "'" + path + "' is not valid JSON: " + e.what());
-  }
-}
 
 // Typed access to a JSON object with messages naming the file and the dotted field path.
 struct Fields {

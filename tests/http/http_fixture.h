@@ -13,6 +13,7 @@
 #include "cir/engine.h"
 #include "cir/image.h"
 #include "cir/server.h"
+#include "server/server_impl.h"
 #include "test_support.h"
 
 namespace cir::testing {
@@ -56,21 +57,9 @@ inline std::string base64(const std::string& bytes) {
   return out;
 }
 
-/// Percent-encodes a URL path segment (external ids may contain '/' and ':').
-inline std::string url_component(const std::string& text) {
-  static const char* kHex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
+/// Percent-encodes a URL path segment (external ids may contain '/' and ':'), as the server's
+/// own item URLs do.
+inline std::string url_component(const std::string& text) { return cir::server::url_encode(text); }
 
 /// Gallery of 8 images (colour x shape; sub/yellow_disc.png in a sub-folder) and metadata.
 struct TestIndex {

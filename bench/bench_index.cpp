@@ -10,7 +10,8 @@
 // (random_lowrank). Recall is reported for "fresh" queries (new draws from the same distribution)
 // and for "near" queries (a gallery vector plus half a fresh one, like a composed query near its
 // target). Usage: bench_index [--sizes=10000,100000] [--queries=200] [--ann-queries=1000]
-// [--hnsw-m=32] [--hnsw-max-n=1000000] [--budget-s=240] [--dir=/tmp] [--data=uniform|lowrank].
+// [--hnsw-m=32] [--hnsw-max-n=1000000] [--budget-s=240] [--dir=/tmp] [--data=uniform|lowrank]
+// [--ef-search=32,64,128,256] (one HNSW row per efSearch: the recall / latency trade-off).
 // HNSW builds are slow on 2 cores (uniform 100k took 18 min on a loaded machine), so the default
 // budget builds HNSW at 10k only. An HNSW build whose time, extrapolated from the previous one,
 // would overrun --budget-s is reported as skipped with that estimate; raise the budget to measure
@@ -155,7 +156,8 @@ std::vector<int64_t> parse_sizes(const std::string& s) {
 
 int main(int argc, char** argv) {
   std::vector<int64_t> sizes = {10'000, 100'000};
-  int n_queries = 200, n_ann_queries = 1000, hnsw_m = 32, ef_search = 64, k = 10;
+  int n_queries = 200, n_ann_queries = 1000, hnsw_m = 32, k = 10;
+  std::vector<int64_t> ef_searches = {32, 64, 128, 256};
   int64_t hnsw_max_n = 1'000'000;
   double budget_s = 240;
   std::string base_dir = std::filesystem::temp_directory_path().string();
@@ -174,9 +176,10 @@ int main(int argc, char** argv) {
     else if (const char* v = value("--dir=")) base_dir = v;
     else if (const char* v = value("--budget-s=")) budget_s = std::stod(v);
     else if (const char* v = value("--data=")) data = v;
+    else if (const char* v = value("--ef-search=")) ef_searches = parse_sizes(v);
     else {
       std::cerr << "usage: bench_index [--sizes=a,b,c] [--queries=N] [--ann-queries=N] [--hnsw-m=M] [--hnsw-max-n=N] "
-                   "[--budget-s=S] [--dir=D] [--data=uniform|lowrank]\n";
+                   "[--budget-s=S] [--dir=D] [--data=uniform|lowrank] [--ef-search=a,b,c]\n";
       return 2;
     }
   }
@@ -279,23 +282,26 @@ int main(int argc, char** argv) {
       const double build_s = seconds_since(t_build);
       last_hnsw_n = static_cast<double>(n);
       last_hnsw_s = build_s;
-      req.ef_search = ef_search;
+      const int64_t rss_delta = rss_bytes() - rss1;
       // The first nq rows equal `fresh` (same seed, same sequence): recall uses those.
       const FloatMatrix ann_queries = random_vectors(lowrank, std::max<int64_t>(nq, n_ann_queries), kDim, 2);
-      const Latency hn = measure(*store, ann_queries, req);
-      const Latency hn_near = measure(*store, near, req);
-      cir::bench::emit_row("index_search",
-                           {{"data", data}, {"n", n}, {"dim", kDim}, {"index", hnsw_key}, {"exact", false}, {"k", k}, {"M", hnsw_m},
-                            {"ef_search", ef_search}, {"ef_construction", 40}, {"n_queries", ann_queries.rows},
-                            {"n_recall_queries", nq},
-                            {"threads", threads}, {"p50_ms", hn.p50_ms}, {"p99_ms", hn.p99_ms}, {"mean_ms", hn.mean_ms},
-                            {"build_s", build_s}, {"memory_bytes", store->info().index_memory_bytes},
-                            {"rss_delta_bytes", rss_bytes() - rss1},
-                            {"rss_note", "RSS change across set_index_key: the Flat structure is freed, HNSW built"},
-                            {"recall_at_10_fresh_queries", recall(hn.ids, flat_fresh.ids)},
-                            {"recall_at_10_near_queries", recall(hn_near.ids, flat_near.ids)},
-                            {"top1_agreement_near_queries", top1_agreement(hn_near.ids, flat_near.ids)},
-                            {"speedup_p50_vs_flat", flat_fresh.p50_ms / std::max(1e-9, hn.p50_ms)}});
+      for (const int64_t ef : ef_searches) {  // the recall / latency trade-off efSearch buys
+        req.ef_search = static_cast<int>(ef);
+        const Latency hn = measure(*store, ann_queries, req);
+        const Latency hn_near = measure(*store, near, req);
+        cir::bench::emit_row(
+            "index_search",
+            {{"data", data}, {"n", n}, {"dim", kDim}, {"index", hnsw_key}, {"exact", false}, {"k", k},
+             {"M", hnsw_m}, {"ef_search", ef}, {"ef_construction", 40}, {"n_queries", ann_queries.rows},
+             {"n_recall_queries", nq}, {"threads", threads}, {"p50_ms", hn.p50_ms}, {"p99_ms", hn.p99_ms},
+             {"mean_ms", hn.mean_ms}, {"build_s", build_s}, {"memory_bytes", store->info().index_memory_bytes},
+             {"rss_delta_bytes", rss_delta},
+             {"rss_note", "RSS change across set_index_key: the Flat structure is freed, HNSW built"},
+             {"recall_at_10_fresh_queries", recall(hn.ids, flat_fresh.ids)},
+             {"recall_at_10_near_queries", recall(hn_near.ids, flat_near.ids)},
+             {"top1_agreement_near_queries", top1_agreement(hn_near.ids, flat_near.ids)},
+             {"speedup_p50_vs_flat", flat_fresh.p50_ms / std::max(1e-9, hn.p50_ms)}});
+      }
     } else {
       cir::bench::emit_row(
           "index_search",

@@ -15,6 +15,7 @@ struct IndexArgs {
   std::string model;
   std::string metadata;
   std::string index_key = "Flat";
+  uint64_t memory_budget = uint64_t{4} << 30;
   std::string vector_dtype = "fp16";
   std::string dtype = "fp32";
   int batch_size = 32;
@@ -28,6 +29,8 @@ engine::IngestOptions ingest_options(const IndexArgs& a) {
   o.model = a.model;
   o.metadata_file = a.metadata;
   o.index_key = a.index_key;
+  if (a.memory_budget == 0) throw Error(ErrorCode::kInvalidArgument, "--memory-budget must be positive");
+  o.memory_budget_bytes = static_cast<int64_t>(a.memory_budget);
   o.vector_dtype = index::parse_vector_dtype(a.vector_dtype);
   o.encoder.dtype = model::parse_dtype(a.dtype);
   o.encoder.batch_size = a.batch_size;
@@ -92,6 +95,10 @@ void register_build(CLI::App* parent) {
   cmd->add_option("--out", a->index, "Index directory")->required();
   cmd->add_option("--index-key", a->index_key, "FAISS factory string (Flat, HNSW32, IVF1024,PQ64) or auto")
       ->capture_default_str();
+  cmd->add_option("--memory-budget", a->memory_budget,
+                  "RAM the ANN index may take when --index-key is auto (e.g. 512MB, 4GB)")
+      ->transform(CLI::AsSizeValue(false))
+      ->default_str("4GB");
   cmd->add_option("--vector-dtype", a->vector_dtype, "Stored vectors: fp16 | fp32")->capture_default_str();
   cmd->add_option("--metadata", a->metadata, "CSV or JSONL metadata keyed by path relative to the gallery");
   add_encoder_flags(cmd, *a);
@@ -138,12 +145,18 @@ void register_info(CLI::App* parent) {
   auto recall = std::make_shared<bool>(false);
   auto queries_file = std::make_shared<std::string>();
   auto k = std::make_shared<int>(10);
+  auto ef = std::make_shared<int>(0);
+  auto nprobe = std::make_shared<int>(0);
   auto* cmd = parent->add_subcommand("info", "Counts, model, dims, index type, disk size, failures");
   cmd->add_option("index", *index_dir, "Index directory")->required();
   cmd->add_flag("--json", *as_json, "Print JSON");
   cmd->add_flag("--recall", *recall, "Measure ANN recall@k against exact search with text and composed queries");
   cmd->add_option("--queries", *queries_file, "Texts for --recall (default: the items' captions)");
   cmd->add_option("-k", *k, "k for --recall")->capture_default_str();
+  cmd->add_option("--ef", *ef, "HNSW efSearch for --recall (0 = the search default, max(64, k))")
+      ->check(CLI::Range(0, 1 << 16));
+  cmd->add_option("--nprobe", *nprobe, "IVF lists probed for --recall (0 = the search default)")
+      ->check(CLI::Range(0, 1 << 16));
   cmd->callback([=] {
     nlohmann::json j;
     {
@@ -153,8 +166,12 @@ void register_info(CLI::App* parent) {
     if (*recall) {
       const auto engine = engine::Engine::open(*index_dir);
       const auto texts = queries_file->empty() ? std::vector<std::string>{} : read_lines(*queries_file);
-      const auto r = engine::measure_recall(*engine, texts, *k);
+      const auto r = engine::measure_recall(*engine, texts, *k, *ef, *nprobe);
       j["recall"] = {{"k", r.k},
+                     {"ef_search", r.ef_search},
+                     {"nprobe", r.nprobe},
+                     {"ann_ms_per_query", r.ann_ms_per_query},
+                     {"exact_ms_per_query", r.exact_ms_per_query},
                      {"text_queries", r.n_text_queries},
                      {"composed_queries", r.n_composed_queries},
                      {"text_recall", r.text_recall},
@@ -179,7 +196,8 @@ void register_info(CLI::App* parent) {
     if (j.contains("recall"))
       std::cout << "recall@" << j["recall"]["k"] << ":    text " << j["recall"]["text_recall"] << " ("
                 << j["recall"]["text_queries"] << " queries), composed " << j["recall"]["composed_recall"] << " ("
-                << j["recall"]["composed_queries"] << " queries)\n";
+                << j["recall"]["composed_queries"] << " queries); " << j["recall"]["ann_ms_per_query"].get<double>()
+                << " ms/query against " << j["recall"]["exact_ms_per_query"].get<double>() << " ms exact\n";
   });
 }
 

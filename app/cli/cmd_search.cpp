@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cir/engine.h"
+#include "cir/image.h"
 #include "cli_common.h"
 
 namespace cir::cli {
@@ -31,6 +32,8 @@ struct SearchArgs {
   std::optional<float> score_threshold;
   bool include_reference = false;
   bool exact = false;
+  int ef = 0;
+  int nprobe = 0;
   bool json = false;
   std::string model;
   int threads = 0;
@@ -48,7 +51,7 @@ std::pair<float, std::string> split_weight(const std::string& term) {
 }
 
 bool looks_like_image(const std::string& term) {
-  return term.rfind("id:", 0) == 0 || (has_image_extension(term) && std::filesystem::exists(term));
+  return term.rfind("id:", 0) == 0 || (image::has_image_extension(term) && std::filesystem::exists(term));
 }
 
 void set_reference(engine::ReferenceImage& ref, const std::string& value) {
@@ -125,6 +128,8 @@ engine::QueryRequest build_request(const SearchArgs& a) {
   q.score_threshold = a.score_threshold;
   q.include_reference = a.include_reference;
   q.exact = a.exact;
+  q.ef_search = a.ef;
+  q.nprobe = a.nprobe;
   return q;
 }
 
@@ -196,6 +201,10 @@ void register_search_command(CLI::App& app) {
   cmd->add_option("--score-threshold", a->score_threshold, "Drop results scoring below this");
   cmd->add_flag("--include-reference", a->include_reference, "Allow the reference itself among the results");
   cmd->add_flag("--exact", a->exact, "Exact search even on an approximate index");
+  cmd->add_option("--ef", a->ef, "HNSW efSearch: larger finds more true neighbours, slower (0 = max(64, k))")
+      ->check(CLI::Range(0, 1 << 16));
+  cmd->add_option("--nprobe", a->nprobe, "IVF lists to probe (0 = max(16, lists/16))")
+      ->check(CLI::Range(0, 1 << 16));
   cmd->add_flag("--json", a->json, "Print JSON");
   cmd->add_option("--model", a->model, "Query with this model (must match the index's)");
   cmd->add_option("--threads", a->threads, "Threads (0 = all cores)");

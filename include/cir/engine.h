@@ -130,6 +130,7 @@ struct IngestOptions {
   std::string model;          ///< model directory / .pt (build); sync/add reuse the manifest's
   std::string metadata_file;  ///< optional CSV/JSONL keyed by path relative to the root
   std::string index_key = "Flat";
+  int64_t memory_budget_bytes = int64_t{4} << 30;  ///< RAM the ANN index may take under "auto"
   index::VectorDType vector_dtype = index::VectorDType::kFp16;
   EncoderOptions encoder;
   bool remove_missing = false;  ///< sync: remove items whose files are gone
@@ -272,16 +273,22 @@ class Engine {
 /// database's own vectors, which flatter an index tuned on images.
 struct IndexRecallReport {
   int k = 0;
+  int ef_search = 0;  ///< as requested (0 = the store's default)
+  int nprobe = 0;
   int64_t n_text_queries = 0;
   int64_t n_composed_queries = 0;
   double text_recall = 0;
   double composed_recall = 0;
+  double ann_ms_per_query = 0;    ///< over text and composed queries
+  double exact_ms_per_query = 0;
   std::string index_key;
 };
 
 /// Uses `texts` (or, when empty, up to 200 stored captions; failing those, generic prompts) as
 /// text queries, and pairs each with a stored image for the composed queries (sum baseline).
-IndexRecallReport measure_recall(const Engine& engine, const std::vector<std::string>& texts, int k);
+/// `ef_search` / `nprobe` (0 = defaults) set the ANN search being measured.
+IndexRecallReport measure_recall(const Engine& engine, const std::vector<std::string>& texts, int k,
+                                 int ef_search = 0, int nprobe = 0);
 
 /// Reads <index>/gallery.json: the absolute root external ids are relative to ("" if absent).
 std::string read_gallery_root(const std::string& index_dir);

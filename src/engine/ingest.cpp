@@ -13,7 +13,6 @@
 #include <nlohmann/json.hpp>
 
 #include "cir/engine.h"
-#include "progress.h"
 #include "scan.h"
 
 namespace cir::engine {
@@ -223,6 +222,7 @@ index::IndexManifest new_manifest(const Encoder& encoder, const IngestOptions& o
   m.row_parts = encoder.row_parts();
   m.dtype = options.vector_dtype;
   m.index_key = options.index_key;
+  m.memory_budget_bytes = options.memory_budget_bytes;
   m.cir_version = "0.1.0";
   return m;
 }

@@ -21,17 +21,25 @@ std::vector<std::string> default_texts(const index::Store& store) {
 
 }  // namespace
 
-IndexRecallReport measure_recall(const Engine& engine, const std::vector<std::string>& texts_in, int k) {
+IndexRecallReport measure_recall(const Engine& engine, const std::vector<std::string>& texts_in, int k, int ef_search,
+                                 int nprobe) {
   const auto& store = engine.store();
   const std::vector<std::string> texts = texts_in.empty() ? default_texts(store) : texts_in;
   IndexRecallReport report;
   report.k = k;
+  report.ef_search = ef_search;
+  report.nprobe = nprobe;
+  index::SearchRequest params;
+  params.ef_search = ef_search;
+  params.nprobe = nprobe;
   FloatMatrix text_queries = engine.encoder().encode_texts(texts);
   normalize_rows(text_queries);
-  const auto r_text = store.measure_recall(text_queries, k);
+  const auto r_text = store.measure_recall(text_queries, k, params);
   report.text_recall = r_text.recall;
   report.n_text_queries = r_text.n_queries;
   report.index_key = r_text.index_key;
+  report.ann_ms_per_query = r_text.ann_ms_per_query;
+  report.exact_ms_per_query = r_text.exact_ms_per_query;
 
   // Composed: n(n(I) + n(T)) with stored images spread over the gallery.
   index::ListRequest req;
@@ -50,9 +58,17 @@ IndexRecallReport measure_recall(const Engine& engine, const std::vector<std::st
       for (int64_t j = 0; j < composed.cols; ++j) composed.row(i)[j] = image[static_cast<size_t>(j)] + text_queries.row(i)[j];
     }
     normalize_rows(composed);
-    const auto r_comp = store.measure_recall(composed, k);
+    const auto r_comp = store.measure_recall(composed, k, params);
     report.composed_recall = r_comp.recall;
     report.n_composed_queries = r_comp.n_queries;
+    // Per-query latencies averaged over both query sets, weighted by their sizes.
+    const double n_all = static_cast<double>(r_text.n_queries + r_comp.n_queries);
+    if (n_all > 0) {
+      report.ann_ms_per_query = (r_text.ann_ms_per_query * static_cast<double>(r_text.n_queries) +
+                                 r_comp.ann_ms_per_query * static_cast<double>(r_comp.n_queries)) / n_all;
+      report.exact_ms_per_query = (r_text.exact_ms_per_query * static_cast<double>(r_text.n_queries) +
+                                   r_comp.exact_ms_per_query * static_cast<double>(r_comp.n_queries)) / n_all;
+    }
   }
   return report;
 }

@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <mutex>
+#include <shared_mutex>
 
 #include <faiss/IVFlib.h>
 #include <faiss/IndexFlat.h>
@@ -170,7 +172,8 @@ void AnnIndex::search(int64_t nq, const float* queries, int64_t k, const RowBitm
   faiss::SearchParametersIVF ivf_params;
   faiss::SearchParameters plain_params;
   faiss::SearchParameters* params = &plain_params;
-  if (dynamic_cast<const faiss::IndexHNSW*>(index_.get())) {
+  auto* hnsw = dynamic_cast<faiss::IndexHNSW*>(index_.get());
+  if (hnsw) {
     hnsw_params.efSearch = static_cast<int>(std::max<int64_t>(ef_search > 0 ? ef_search : 64, k));
     params = &hnsw_params;
   } else if (nlist_ > 0) {
@@ -183,6 +186,16 @@ void AnnIndex::search(int64_t nq, const float* queries, int64_t k, const RowBitm
   const bool default_params = !use_selector && params == &plain_params;
   // faiss 1.7.3 parallelises searches over queries only: a handful of queries gains nothing.
   OmpThreads threads(nq < 8);
+  std::shared_lock<std::shared_mutex> shared(ef_mutex_, std::defer_lock);
+  std::unique_lock<std::shared_mutex> exclusive(ef_mutex_, std::defer_lock);
+  if (hnsw) {
+    shared.lock();
+    if (hnsw->hnsw.efSearch != hnsw_params.efSearch) {
+      shared.unlock();
+      exclusive.lock();
+      hnsw->hnsw.efSearch = hnsw_params.efSearch;
+    }
+  }
   try {
     index_->search(nq, queries, k, scores, pos.data(), default_params ? nullptr : params);
   } catch (const faiss::FaissException& e) {

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -77,6 +78,10 @@ class AnnIndex {
   bool exact_scores_ = false;
   int64_t nlist_ = 0;
   mutable std::atomic<bool> supports_selector_{true};
+  // faiss 1.7.3's HNSW reads efSearch from the index, not from SearchParametersHNSW (measured:
+  // the parameter has no effect). Searches share this lock; one that needs another efSearch takes
+  // it exclusively to change the index's value.
+  mutable std::shared_mutex ef_mutex_;
 };
 
 }  // namespace cir::index::detail

@@ -2,7 +2,8 @@
 # End-to-end test of `cir index` and `cir search` on generated images with the fixture CLIP:
 # corrupt files skipped and listed, SIGKILL during build then resume (no duplicates), sync after
 # add/change/delete, model-mismatch refusal, filters returning exactly k, and `index info --recall`
-# (ANN recall from text and composed queries: exactly 1 on Flat, within [0, 1] on HNSW).
+# (ANN recall from text and composed queries: exactly 1 on Flat, within [0, 1] on HNSW, and
+# --ef changing the efSearch measured).
 set -euo pipefail
 CIR="$1"
 SHARED="$2"
@@ -140,4 +141,14 @@ printf '%s\n' "two red circles" "a green square on the left" "something blue" "a
   "a purple hexagon next to a cross" "an orange shape at the top" > "$WORK/recall_queries.txt"
 "$CIR" index info "$WORK/hnsw" --recall --queries "$WORK/recall_queries.txt" --json > "$WORK/recall_hnsw.json"
 check_recall "$WORK/recall_hnsw.json" HNSW16 range
+# --ef sets the efSearch being measured: a wide beam finds at least what a narrow one does.
+"$CIR" index info "$WORK/hnsw" --recall --queries "$WORK/recall_queries.txt" --ef 10 --json > "$WORK/recall_ef10.json"
+"$CIR" index info "$WORK/hnsw" --recall --queries "$WORK/recall_queries.txt" --ef 512 --json > "$WORK/recall_ef512.json"
+grep -q '"ef_search": 512' "$WORK/recall_ef512.json" || fail "--ef 512 not reported"
+r10=$(json_number "$WORK/recall_ef10.json" composed_recall)
+r512=$(json_number "$WORK/recall_ef512.json" composed_recall)
+echo "HNSW16 composed recall@10: efSearch 10 -> $r10, 512 -> $r512"
+awk -v a="$r10" -v b="$r512" 'BEGIN { exit !(b >= a && b >= 0.99) }' || fail "efSearch 512 recall $r512 (efSearch 10: $r10)"
+"$CIR" search "$WORK/hnsw" --text "a red circle" --ef 128 -k 3 > /dev/null || fail "search --ef"
+if "$CIR" search "$WORK/hnsw" --text "a red circle" --ef -1 > /dev/null 2>&1; then fail "search --ef -1 accepted"; fi
 echo "1 passed, 0 failed"

@@ -229,6 +229,46 @@ TEST(IndexSearch, AnnRecallAgainstExact) {
   EXPECT_DOUBLE_EQ(report_recall("Flat", 2000, 64, {}), 1.0);
 }
 
+// faiss 1.7.3 ignores SearchParametersHNSW::efSearch; the store must still apply the request's
+// ef_search, also when concurrent searches ask for different values.
+TEST(IndexSearch, EfSearchTakesEffect) {
+  TempDir tmp;
+  constexpr int kDim = 32;
+  const FloatMatrix vecs = random_unit(4000, kDim, 60);
+  auto store = Store::create(tmp.str("idx"), make_manifest(kDim, "HNSW16"));
+  store->add_items(make_items("e", 0, 4000, vecs));
+  const FloatMatrix q = random_unit(100, kDim, 61);
+  SearchRequest low, high;
+  low.ef_search = 10;
+  high.ef_search = 256;
+  const double r_low = store->measure_recall(q, 10, low).recall;
+  const double r_high = store->measure_recall(q, 10, high).recall;
+  std::cout << "[ recall ] HNSW16 uniform 32-d: efSearch 10 -> " << r_low << ", 256 -> " << r_high << "\n";
+  EXPECT_GE(r_high, 0.95);
+  EXPECT_GT(r_high, r_low + 0.05);
+
+  low.k = high.k = 10;
+  auto ids = [&](const SearchRequest& req) {
+    std::vector<int64_t> out;
+    for (const QueryHits& qh : store->search(q, req).queries)
+      for (const Hit& h : qh.hits) out.push_back(h.id);
+    return out;
+  };
+  const auto want_low = ids(low), want_high = ids(high);
+  ASSERT_NE(want_low, want_high);
+  std::atomic<int> mismatches{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 10; ++i) {
+        const bool use_low = (i + t) % 2 == 0;
+        if (ids(use_low ? low : high) != (use_low ? want_low : want_high)) ++mismatches;
+      }
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(mismatches.load(), 0);
+}
+
 TEST(IndexSearch, MultiVectorMatchesBruteForce) {
   for (const std::string key : {"Flat", "HNSW16"}) {
     TempDir tmp;
@@ -346,7 +386,13 @@ TEST(IndexSearch, ConcurrentSearchesWhileAdding) {
       }
     });
   }
-  for (int64_t b = 500; b < 3000; b += 250) store->add_items(make_items("c", b, b + 250, vecs));
+  // Each batch waits for a search to finish after it, so searches interleave with every add even
+  // when a loaded machine schedules the readers late (done > 0 alone was flaky under load).
+  for (int64_t b = 500; b < 3000; b += 250) {
+    const int before = done.load();
+    store->add_items(make_items("c", b, b + 250, vecs));
+    while (done.load() <= before) std::this_thread::yield();
+  }
   stop = true;
   for (auto& t : readers) t.join();
   EXPECT_EQ(bad.load(), 0);

@@ -1,5 +1,5 @@
 // cir core (L0): the one error type, plain data types shared across modules, and small
-// std-only utilities (files, NumPy .npy, SHA-256, thread pool, logging).
+// std-only utilities (files, NumPy .npy, SHA-256, thread pool, logging, progress lines).
 //
 // Contract: everything here depends on the C++ standard library only (plus OpenSSL's SHA-256
 // in the .cpp). Functions throw cir::Error when the operation cannot go on; expected misses are
@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 #include <stdexcept>
@@ -145,5 +146,26 @@ int default_thread_count();
 enum class LogLevel { kDebug, kInfo, kWarn, kError };
 void set_log_level(LogLevel level);
 void log(LogLevel level, std::string_view message);
+
+// ---------------------------------------------------------------------------------------------
+// Progress of long jobs (indexing, evaluation) on stderr: a redrawn bar on a terminal, a plain
+// line every 5 s otherwise (logs stay readable). Thread-safe.
+
+class Progress {
+ public:
+  /// `total` items (0 = unknown). `label` prefixes every line; disabled = silent.
+  Progress(std::string label, int64_t total, bool enabled = true);
+  ~Progress();
+  Progress(const Progress&) = delete;
+  Progress& operator=(const Progress&) = delete;
+  /// Records `done_delta` processed and `failed_delta` failed items; redraws when due.
+  void advance(int64_t done_delta, int64_t failed_delta = 0);
+  /// Final line with totals and rate.
+  void finish();
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
 
 }  // namespace cir

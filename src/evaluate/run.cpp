@@ -9,7 +9,6 @@
 #include "cir/engine.h"
 #include "cir/evaluate.h"
 #include "cir/model.h"
-#include "engine/progress.h"
 
 namespace cir::evaluate {
 namespace fs = std::filesystem;
@@ -93,7 +92,7 @@ MethodResult run_method(const EvalOptions& o, const eval::BenchmarkSplit& split,
   eval::Rankings rankings(static_cast<size_t>(n));
   const auto t0 = std::chrono::steady_clock::now();
   // Ingestion's helper: a redrawn bar on a terminal, plain periodic lines in logs.
-  engine::Progress progress("eval " + method, n, o.progress);
+  Progress progress("eval " + method, n, o.progress);
   for (int64_t begin = 0; begin < n; begin += o.batch_size) {
     const int64_t end = std::min<int64_t>(n, begin + o.batch_size);
     std::vector<engine::QueryRequest> batch;

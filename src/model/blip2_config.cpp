@@ -13,53 +13,8 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+using detail::JsonFields;
 using detail::parse_json_file;
-
-// Typed reads of optional fields, with messages naming the file and the dotted field.
-struct JsonFields {
-  const json& obj;
-  std::string file;
-  std::string prefix;
-
-  bool has(const char* key) const { return obj.is_object() && obj.contains(key) && !obj.at(key).is_null(); }
-  [[noreturn]] void wrong(const char* key, const char* expected) const {
-    throw Error(ErrorCode::kModel, "'" + file + "' field " + prefix + key + ": expected " + expected + ", found " +
-                                       obj.at(key).dump());
-  }
-  int read_int(const char* key, int fallback) const {
-    if (!has(key)) return fallback;
-    const json& v = obj.at(key);
-    if (!v.is_number_integer() || v.get<int64_t>() <= 0 || v.get<int64_t>() > (1 << 24)) wrong(key, "a positive integer");
-    return static_cast<int>(v.get<int64_t>());
-  }
-  double read_number(const char* key, double fallback) const {
-    if (!has(key)) return fallback;
-    if (!obj.at(key).is_number()) wrong(key, "a number");
-    return obj.at(key).get<double>();
-  }
-  std::string read_string(const char* key, const std::string& fallback) const {
-    if (!has(key)) return fallback;
-    if (!obj.at(key).is_string()) wrong(key, "a string");
-    return obj.at(key).get<std::string>();
-  }
-  std::array<float, 3> read_triple(const char* key, const std::array<float, 3>& fallback) const {
-    if (!has(key)) return fallback;
-    const json& v = obj.at(key);
-    if (!v.is_array() || v.size() != 3) wrong(key, "an array of 3 numbers");
-    std::array<float, 3> out{};
-    for (size_t i = 0; i < 3; ++i) {
-      if (!v[i].is_number()) wrong(key, "an array of 3 numbers");
-      out[i] = v[i].get<float>();
-    }
-    return out;
-  }
-  JsonFields child(const char* key) const {
-    static const json kEmpty = json::object();
-    if (!has(key)) return JsonFields{kEmpty, file, prefix + key + "."};
-    if (!obj.at(key).is_object()) wrong(key, "an object");
-    return JsonFields{obj.at(key), file, prefix + key + "."};
-  }
-};
 
 // Blip2Config fields (vision_config, qformer_config, num_query_tokens, image_text_hidden_size);
 // absent fields keep the Blip2Spec defaults, which are Blip2Config's own defaults too.
@@ -67,31 +22,31 @@ void apply_config(const std::string& path, Blip2Spec& spec) {
   const json root = parse_json_file(path);
   if (!root.is_object()) throw Error(ErrorCode::kModel, "'" + path + "' must hold a JSON object, found " + root.dump());
   const JsonFields top{root, path, ""};
-  const std::string type = top.read_string("model_type", "blip-2");
+  const std::string type = top.get_string("model_type", "blip-2");
   if (type != "blip-2" && type != "blip_2")
     throw Error(ErrorCode::kUnsupported, "'" + path + "' field model_type: expected \"blip-2\", found \"" + type + "\"");
-  spec.n_query_tokens = top.read_int("num_query_tokens", spec.n_query_tokens);
-  spec.embed_dim = top.read_int("image_text_hidden_size", spec.embed_dim);
+  spec.n_query_tokens = top.get_int("num_query_tokens", spec.n_query_tokens);
+  spec.embed_dim = top.get_int("image_text_hidden_size", spec.embed_dim);
   const JsonFields v = top.child("vision_config");
-  spec.vision_width = v.read_int("hidden_size", spec.vision_width);
-  spec.vision_mlp = v.read_int("intermediate_size", spec.vision_mlp);
-  spec.vision_layers = v.read_int("num_hidden_layers", spec.vision_layers);
-  spec.vision_heads = v.read_int("num_attention_heads", spec.vision_heads);
-  spec.image_size = v.read_int("image_size", spec.image_size);
-  spec.patch_size = v.read_int("patch_size", spec.patch_size);
-  spec.vision_eps = v.read_number("layer_norm_eps", spec.vision_eps);
+  spec.vision_width = v.get_int("hidden_size", spec.vision_width);
+  spec.vision_mlp = v.get_int("intermediate_size", spec.vision_mlp);
+  spec.vision_layers = v.get_int("num_hidden_layers", spec.vision_layers);
+  spec.vision_heads = v.get_int("num_attention_heads", spec.vision_heads);
+  spec.image_size = v.get_int("image_size", spec.image_size);
+  spec.patch_size = v.get_int("patch_size", spec.patch_size);
+  spec.vision_eps = v.get_number("layer_norm_eps", spec.vision_eps);
   const JsonFields q = top.child("qformer_config");
-  spec.qformer_width = q.read_int("hidden_size", spec.qformer_width);
-  spec.qformer_layers = q.read_int("num_hidden_layers", spec.qformer_layers);
-  spec.qformer_heads = q.read_int("num_attention_heads", spec.qformer_heads);
-  spec.qformer_intermediate = q.read_int("intermediate_size", spec.qformer_intermediate);
-  spec.qformer_eps = q.read_number("layer_norm_eps", spec.qformer_eps);
-  spec.max_positions = q.read_int("max_position_embeddings", spec.max_positions);
-  spec.vocab_size = q.read_int("vocab_size", spec.vocab_size);
-  spec.cross_attention_frequency = q.read_int("cross_attention_frequency", spec.cross_attention_frequency);
-  if (v.read_string("hidden_act", "gelu") != "gelu" || q.read_string("hidden_act", "gelu") != "gelu")
+  spec.qformer_width = q.get_int("hidden_size", spec.qformer_width);
+  spec.qformer_layers = q.get_int("num_hidden_layers", spec.qformer_layers);
+  spec.qformer_heads = q.get_int("num_attention_heads", spec.qformer_heads);
+  spec.qformer_intermediate = q.get_int("intermediate_size", spec.qformer_intermediate);
+  spec.qformer_eps = q.get_number("layer_norm_eps", spec.qformer_eps);
+  spec.max_positions = q.get_int("max_position_embeddings", spec.max_positions);
+  spec.vocab_size = q.get_int("vocab_size", spec.vocab_size);
+  spec.cross_attention_frequency = q.get_int("cross_attention_frequency", spec.cross_attention_frequency);
+  if (v.get_string("hidden_act", "gelu") != "gelu" || q.get_string("hidden_act", "gelu") != "gelu")
     throw Error(ErrorCode::kUnsupported, "'" + path + "': only hidden_act \"gelu\" (exact erf GELU) is supported");
-  const int encoder_width = q.read_int("encoder_hidden_size", spec.vision_width);
+  const int encoder_width = q.get_int("encoder_hidden_size", spec.vision_width);
   if (encoder_width != spec.vision_width)
     throw Error(ErrorCode::kModel, "'" + path + "' field qformer_config.encoder_hidden_size: expected the vision width " +
                                        std::to_string(spec.vision_width) + ", found " + std::to_string(encoder_width));
@@ -102,15 +57,15 @@ void apply_preprocessor(const std::string& path, Blip2Spec& spec) {
   const json root = parse_json_file(path);
   const JsonFields top{root, path, ""};
   const JsonFields size = top.child("size");
-  const int height = size.read_int("height", spec.image_size), width = size.read_int("width", spec.image_size);
+  const int height = size.get_int("height", spec.image_size), width = size.get_int("width", spec.image_size);
   if (height != width || height != spec.image_size)
     throw Error(ErrorCode::kModel, "'" + path + "' field size: expected " + std::to_string(spec.image_size) + "x" +
                                        std::to_string(spec.image_size) + " (the vision image_size), found " +
                                        std::to_string(height) + "x" + std::to_string(width));
-  if (top.read_int("resample", 3) != 3)
+  if (top.get_int("resample", 3) != 3)
     throw Error(ErrorCode::kUnsupported, "'" + path + "' field resample: only 3 (bicubic) is supported");
-  spec.preprocess.mean = top.read_triple("image_mean", spec.preprocess.mean);
-  spec.preprocess.std = top.read_triple("image_std", spec.preprocess.std);
+  spec.preprocess.mean = top.get_triple("image_mean", spec.preprocess.mean);
+  spec.preprocess.std = top.get_triple("image_std", spec.preprocess.std);
 }
 
 // The .pth of a LAVIS directory: the only *.pth / *.pt file in it.

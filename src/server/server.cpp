@@ -53,6 +53,23 @@ void install_error_handler(ServerImpl& s) {
   });
 }
 
+// A client announcing a body above the limit (curl does for bodies over 1 KB with
+// "Expect: 100-continue") hears 413 before sending it, instead of uploading it all to be refused.
+void install_expect_handler(ServerImpl& s) {
+  const uint64_t limit = static_cast<uint64_t>(s.options.max_body_bytes);
+  s.http.set_expect_100_continue_handler([limit](const httplib::Request& req, httplib::Response& res) {
+    const uint64_t announced = req.get_header_value<uint64_t>("Content-Length");
+    if (announced <= limit) return 100;
+    send_json(res,
+              {{"error",
+                {{"code", "resource_exhausted"},
+                 {"message", "request body of " + std::to_string(announced) + " bytes exceeds the server's limit of " +
+                                 std::to_string(limit) + " bytes (--max-body-mb)"}}}},
+              413);
+    return 413;
+  });
+}
+
 }  // namespace
 
 Server::Server(std::unique_ptr<ServerImpl> impl) : impl_(std::move(impl)) {}
@@ -75,6 +92,7 @@ std::unique_ptr<Server> Server::create(const ServerOptions& options) {
   install_clip_retrieval_routes(s);
   install_misc_routes(s);
   install_error_handler(s);
+  install_expect_handler(s);
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
 

@@ -1,5 +1,11 @@
 // The v1 search API against a real server: search by gallery id, upload, data: URL and embedding
 // references, paging, filters, batch, ground truth, and the error shape of bad requests.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
 #include "http_fixture.h"
 
 namespace cir::testing {
@@ -29,6 +35,45 @@ void expect_error(const json& body, const std::string& code) {
   ASSERT_TRUE(body.contains("error")) << body.dump();
   EXPECT_EQ(body["error"]["code"], code) << body.dump();
   EXPECT_FALSE(body["error"]["message"].get<std::string>().empty());
+}
+
+// A whole "100 Continue" head, or a whole response with its Content-Length body.
+bool response_complete(const std::string& out) {
+  const size_t head_end = out.find("\r\n\r\n");
+  if (head_end == std::string::npos) return false;
+  if (out.rfind("HTTP/1.1 100", 0) == 0) return true;
+  const size_t cl = out.find("Content-Length: ");
+  if (cl == std::string::npos || cl > head_end) return true;
+  return out.size() - (head_end + 4) >= std::stoul(out.substr(cl + 16));
+}
+
+// Sends only the request head of a POST announcing `content_length` bytes with
+// "Expect: 100-continue" (what curl does for bodies over 1 KB) and returns what the server
+// answers before any body byte is sent.
+std::string answer_to_expect(int port, size_t content_length) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  timeval timeout{5, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  std::string out;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+    const std::string head = "POST /v1/indexes/shapes/search HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                             "Content-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: " +
+                             std::to_string(content_length) + "\r\n\r\n";
+    if (::send(fd, head.data(), head.size(), 0) == static_cast<ssize_t>(head.size())) {
+      char buf[4096];
+      ssize_t n;
+      while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) {
+        out.append(buf, static_cast<size_t>(n));
+        if (response_complete(out)) break;
+      }
+    }
+  }
+  ::close(fd);
+  return out;
 }
 
 }  // namespace
@@ -161,6 +206,12 @@ TEST_F(HttpTest, LimitsOnBodyAndPixels) {
   auto res = c.Post("/v1/indexes/shapes/search", huge, "application/json");
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 413);
+  // An announced oversize body is refused before it is sent; a small one is invited.
+  const std::string refused = answer_to_expect(server_->port, size_t{3} << 20);
+  EXPECT_EQ(refused.rfind("HTTP/1.1 413", 0), 0u) << refused;
+  EXPECT_NE(refused.find("exceeds the server's limit"), std::string::npos) << refused;
+  const std::string invited = answer_to_expect(server_->port, 100);
+  EXPECT_EQ(invited.rfind("HTTP/1.1 100", 0), 0u) << invited;
   const std::string big = png_of(make_image(200, 200, {0, 0, 0}, {255, 255, 255}, true));
   expect_error(post("/v1/indexes/shapes/search", {{"query", {{"reference", {{"image", base64(big)}}}}}}, 413),
                "resource_exhausted");

@@ -1,6 +1,7 @@
 // `cir train <what>`: the training loops cir ships (tokenizer, small CLIP, composition heads).
 #include <cstdio>
 #include <iostream>
+#include <sstream>
 
 #include "cir/synth.h"
 #include "cir/text.h"
@@ -9,6 +10,18 @@
 
 namespace cir::cli {
 namespace {
+
+// "loss a -> b", or what a --resume run did when it found the schedule already complete.
+std::string loss_summary(double first, double final, int resumed_from, int steps) {
+  std::ostringstream out;
+  if (resumed_from >= steps) {
+    out << "nothing left to train (the checkpoint is at step " << resumed_from << "); exported it again";
+    return out.str();
+  }
+  out << "loss " << first << " -> " << final;
+  if (resumed_from > 0) out << " (resumed at step " << resumed_from << ")";
+  return out.str();
+}
 
 // Every text the world's train split holds: captions and modification texts, so the
 // vocabulary covers what queries say as well as what captions say.
@@ -80,7 +93,7 @@ void register_train_clip(CLI::App& train) {
       std::fprintf(stderr, "\n");
     });
     std::cout << "trained " << report.steps << " steps in " << report.seconds << " s (" << report.n_parameters
-              << " parameters), loss " << report.first_loss << " -> " << report.final_loss;
+              << " parameters), " << loss_summary(report.first_loss, report.final_loss, report.resumed_from, report.steps);
     if (report.val_r1 >= 0) std::cout << ", val caption->image R@1 " << report.val_r1;
     std::cout << "\nwrote " << report.out_dir << "\n";
   });
@@ -126,7 +139,8 @@ void register_train_head(CLI::App& train, const std::string& name, const std::st
       std::fprintf(stderr, "step %d/%d  loss %.4f  %.0f samples/s\n", p.step, p.total_steps, p.loss, p.samples_per_s);
     });
     std::cout << "trained " << report.steps << " steps in " << report.seconds << " s at lr " << report.learning_rate
-              << ", loss " << report.first_loss << " -> " << report.final_loss << "\nwrote " << report.out << "\n";
+              << ", " << loss_summary(report.first_loss, report.final_loss, report.resumed_from, report.steps)
+              << "\nwrote " << report.out << "\n";
   });
 }
 

@@ -63,6 +63,7 @@ struct ClipTrainProgress {
 
 struct ClipTrainReport {
   int steps = 0;
+  int resumed_from = 0;  ///< the checkpoint step a --resume run started at (0 = fresh run)
   double final_loss = 0;
   double first_loss = 0;
   double seconds = 0;
@@ -119,6 +120,7 @@ struct HeadTrainProgress {
 
 struct HeadTrainReport {
   int steps = 0;
+  int resumed_from = 0;  ///< the checkpoint step a --resume run started at (0 = fresh run)
   double first_loss = 0;
   double final_loss = 0;
   double seconds = 0;

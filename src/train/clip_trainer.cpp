@@ -217,6 +217,8 @@ ClipTrainReport train_clip(const ClipTrainOptions& options, const std::function<
   int start_step = o.resume ? load_checkpoint(net, optimizer, checkpoint_dir) : 0;
 
   ClipTrainReport report;
+  report.resumed_from = start_step;
+  report.steps = start_step;
   int64_t n_params = 0;
   for (const auto& p : net->parameters()) n_params += p.numel();
   report.n_parameters = n_params;

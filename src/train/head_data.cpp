@@ -133,6 +133,7 @@ HeadTrainReport run_steps(const HeadTrainOptions& o, torch::nn::Module& module, 
   const int start = o.resume ? load_checkpoint(module, optimizer, dir) : 0;
   HeadTrainReport report;
   report.steps = start;
+  report.resumed_from = start;
   const auto t0 = std::chrono::steady_clock::now();
   auto last = t0;
   module.train();

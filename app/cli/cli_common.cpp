@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cir/image.h"
+
 namespace cir::cli {
 
 std::vector<std::string> read_lines(const std::string& path) {
@@ -41,12 +43,6 @@ std::vector<std::string> read_texts(const std::string& path) {
   return texts;
 }
 
-bool has_image_extension(const std::string& path) {
-  std::string ext = std::filesystem::path(path).extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
-  return ext == ".jpg" || ext == ".jpeg" || ext == ".png" || ext == ".webp" || ext == ".gif" || ext == ".bmp";
-}
-
 std::vector<std::string> expand_image_paths(const std::vector<std::string>& inputs) {
   namespace fs = std::filesystem;
   std::vector<std::string> out;
@@ -57,7 +53,7 @@ std::vector<std::string> expand_image_paths(const std::vector<std::string>& inpu
       for (auto it = fs::recursive_directory_iterator(input, fs::directory_options::skip_permission_denied, ec);
            it != fs::recursive_directory_iterator(); it.increment(ec)) {
         if (ec) break;
-        if (it->is_regular_file(ec) && has_image_extension(it->path().string())) found.push_back(it->path().string());
+        if (it->is_regular_file(ec) && image::has_image_extension(it->path().string())) found.push_back(it->path().string());
       }
       std::sort(found.begin(), found.end());
       out.insert(out.end(), found.begin(), found.end());

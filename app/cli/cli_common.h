@@ -32,7 +32,4 @@ std::vector<std::string> read_texts(const std::string& path);
 /// Expands files and directories (recursively, image extensions only, sorted) to file paths.
 std::vector<std::string> expand_image_paths(const std::vector<std::string>& inputs);
 
-/// True for the extensions cir decodes (.jpg .jpeg .png .webp .gif .bmp, any case).
-bool has_image_extension(const std::string& path);
-
 }  // namespace cir::cli

@@ -37,6 +37,10 @@ struct ImageInfo {
   std::string format;  ///< "jpeg" | "png" | "webp" | "gif" | "bmp"
 };
 
+/// True when the path's extension (any case) is one the decoders handle: .jpg .jpeg .png .webp
+/// .gif .bmp. How galleries are scanned and how the CLI tells an image path from a text.
+bool has_image_extension(const std::string& path);
+
 /// Reads only the header. Throws kUnsupported for unknown formats, kCorrupt for bad headers.
 ImageInfo probe_image(std::span<const uint8_t> bytes, const std::string& name);
 

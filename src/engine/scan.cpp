@@ -8,17 +8,12 @@
 #include <nlohmann/json.hpp>
 
 #include "cir/core.h"
+#include "cir/image.h"
 
 namespace cir::engine {
 namespace fs = std::filesystem;
 
 namespace {
-
-bool is_image_file(const fs::path& p) {
-  std::string ext = p.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
-  return ext == ".jpg" || ext == ".jpeg" || ext == ".png" || ext == ".webp" || ext == ".gif" || ext == ".bmp";
-}
 
 }  // namespace
 
@@ -41,7 +36,7 @@ std::vector<ScannedFile> scan_directory(const fs::path& root) {
   for (auto it = fs::recursive_directory_iterator(root, fs::directory_options::skip_permission_denied, ec);
        it != fs::recursive_directory_iterator(); it.increment(ec)) {
     if (ec) break;
-    if (!is_image_file(it->path())) continue;
+    if (!image::has_image_extension(it->path().string())) continue;
     if (auto f = stat_file(it->path(), root)) files.push_back(std::move(*f));
   }
   if (ec) throw Error(ErrorCode::kIo, "cannot scan '" + root.string() + "': " + ec.message());

@@ -1,6 +1,7 @@
 // Format sniffing, probing and dispatch to the per-format decoders, plus the small helpers
 // every decoder shares (error messages, the header-first size check).
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <string>
 
@@ -95,6 +96,14 @@ Format sniff_format(std::span<const uint8_t> bytes) {
 }
 
 }  // namespace
+
+bool has_image_extension(const std::string& path) {
+  const auto dot = path.find_last_of("./");
+  if (dot == std::string::npos || path[dot] != '.') return false;
+  std::string ext = path.substr(dot + 1);
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return ext == "jpg" || ext == "jpeg" || ext == "png" || ext == "webp" || ext == "gif" || ext == "bmp";
+}
 
 ImageInfo probe_image(std::span<const uint8_t> bytes, const std::string& name) {
   switch (sniff_format(bytes)) {

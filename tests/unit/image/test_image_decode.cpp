@@ -365,4 +365,11 @@ TEST(ImageProbe, MissingFileIsNotFound) {
   }
 }
 
+TEST(ImageExtension, DecidesWhatGalleriesScan) {
+  for (const char* yes : {"a.jpg", "b.JPEG", "dir/c.png", "d.WebP", "e.gif", "f.bmp", "g.tar.png"})
+    EXPECT_TRUE(cir::image::has_image_extension(yes)) << yes;
+  for (const char* no : {"a.txt", "b", "dir.png/readme", "c.jpg.json", "d.pngx", ""})
+    EXPECT_FALSE(cir::image::has_image_extension(no)) << no;
+}
+
 }  // namespace

@@ -1,13 +1,31 @@
-// `cir model info DIR`: what a checkpoint is, without running it.
+// `cir model info DIR`: what a checkpoint is (CLIP or BLIP-2), without running it.
 #include <iostream>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 
+#include "cir/blip2.h"
+#include "cir/engine.h"
 #include "cir/model.h"
 #include "cli_common.h"
 
 namespace cir::cli {
 namespace {
+
+nlohmann::json preprocess_to_json(const PreprocessSpec& p) {
+  return {{"image_size", p.image_size},
+          {"resize_mode", resize_mode_name(p.resize_mode)},
+          {"target_pad_ratio", p.target_pad_ratio},
+          {"mean", p.mean},
+          {"std", p.std}};
+}
+
+std::string preprocess_line(const PreprocessSpec& p) {
+  std::ostringstream out;
+  out << resize_mode_name(p.resize_mode) << " " << p.image_size << " px, mean (" << p.mean[0] << ", " << p.mean[1]
+      << ", " << p.mean[2] << "), std (" << p.std[0] << ", " << p.std[1] << ", " << p.std[2] << ")";
+  return out.str();
+}
 
 nlohmann::json spec_to_json(const model::ModelSpec& s) {
   nlohmann::json j = {
@@ -29,12 +47,7 @@ nlohmann::json spec_to_json(const model::ModelSpec& s) {
       {"n_parameters", s.n_parameters},
       {"weights_file", s.weights_file},
       {"weights_sha256", s.weights_sha256},
-      {"preprocess",
-       {{"image_size", s.preprocess.image_size},
-        {"resize_mode", resize_mode_name(s.preprocess.resize_mode)},
-        {"target_pad_ratio", s.preprocess.target_pad_ratio},
-        {"mean", s.preprocess.mean},
-        {"std", s.preprocess.std}}},
+      {"preprocess", preprocess_to_json(s.preprocess)},
   };
   if (s.image_tower == "vit") j["patch_size"] = s.patch_size;
   if (s.image_tower == "resnet") j["resnet_layers"] = s.resnet_layers;
@@ -52,9 +65,43 @@ void print_human(const model::ModelSpec& s) {
             << "activation:     " << s.activation << "\n"
             << "embed dim:      " << s.embed_dim << "\n"
             << "parameters:     " << s.n_parameters << "\n"
-            << "preprocessing:  " << resize_mode_name(s.preprocess.resize_mode) << " " << s.preprocess.image_size
-            << " px, mean (" << s.preprocess.mean[0] << ", " << s.preprocess.mean[1] << ", " << s.preprocess.mean[2]
-            << "), std (" << s.preprocess.std[0] << ", " << s.preprocess.std[1] << ", " << s.preprocess.std[2] << ")\n"
+            << "preprocessing:  " << preprocess_line(s.preprocess) << "\n"
+            << "weights:        " << s.weights_file << "\n"
+            << "weights sha256: " << s.weights_sha256 << "\n";
+}
+
+nlohmann::json blip2_to_json(const model::Blip2Spec& s) {
+  return {
+      {"path", s.path},
+      {"family", "blip2"},
+      {"format", s.format},
+      {"vision", {{"tower", "eva_vit"}, {"image_size", s.image_size}, {"patch_size", s.patch_size},
+                  {"width", s.vision_width}, {"layers", s.vision_layers}, {"heads", s.vision_heads},
+                  {"mlp", s.vision_mlp}}},
+      {"qformer", {{"width", s.qformer_width}, {"layers", s.qformer_layers}, {"heads", s.qformer_heads},
+                   {"intermediate", s.qformer_intermediate}, {"query_tokens", s.n_query_tokens},
+                   {"cross_attention_frequency", s.cross_attention_frequency},
+                   {"max_positions", s.max_positions}, {"vocab_size", s.vocab_size}}},
+      {"embed_dim", s.embed_dim},
+      {"n_parameters", s.n_parameters},
+      {"weights_file", s.weights_file},
+      {"weights_sha256", s.weights_sha256},
+      {"preprocess", preprocess_to_json(s.preprocess)},
+  };
+}
+
+void print_blip2_human(const model::Blip2Spec& s) {
+  std::cout << "path:           " << s.path << "\n"
+            << "family/format:  blip2 / " << s.format << "\n"
+            << "image tower:    eva_vit (width " << s.vision_width << ", " << s.vision_layers << " layers, "
+            << s.vision_heads << " heads, MLP " << s.vision_mlp << ", " << s.image_size << " px, patch "
+            << s.patch_size << ")\n"
+            << "Q-Former:       width " << s.qformer_width << ", " << s.qformer_layers << " layers, " << s.qformer_heads
+            << " heads, " << s.n_query_tokens << " queries, cross-attention every " << s.cross_attention_frequency
+            << " layers, vocab " << s.vocab_size << "\n"
+            << "embed dim:      " << s.embed_dim << " (projected), " << s.qformer_width << " (Q-Former)\n"
+            << "parameters:     " << s.n_parameters << "\n"
+            << "preprocessing:  " << preprocess_line(s.preprocess) << "\n"
             << "weights:        " << s.weights_file << "\n"
             << "weights sha256: " << s.weights_sha256 << "\n";
 }
@@ -72,6 +119,14 @@ void register_model_command(CLI::App& app) {
   info->callback([path, as_json] {
     model::ModelOptions options;
     options.n_threads = 1;
+    if (engine::model_family(*path) == "blip2") {
+      const auto m = model::Blip2Model::load(*path, options);
+      if (*as_json)
+        std::cout << blip2_to_json(m->spec()).dump(2) << "\n";
+      else
+        print_blip2_human(m->spec());
+      return;
+    }
     const auto m = model::ClipModel::load(*path, options);
     if (*as_json)
       std::cout << spec_to_json(m->spec()).dump(2) << "\n";

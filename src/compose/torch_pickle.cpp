@@ -38,8 +38,14 @@ std::vector<int64_t> int_tuple(const P& v) {
 
 class Unpickler {
  public:
+// GCC 12 at -O3 reports p_ "used uninitialized" here once run() is inlined into the caller; the
+// member is initialised right here, so the warning is a false positive (it broke -Werror builds).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
   Unpickler(const char* data, size_t size, caffe2::serialize::PyTorchStreamReader& reader)
       : p_(data), end_(data + size), reader_(reader) {}
+#pragma GCC diagnostic pop
 
   P run() {
     while (true) {

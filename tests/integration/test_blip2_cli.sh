@@ -4,10 +4,12 @@
 # `cir search --method ziracle / ziracle-image / text / image / sum` return ranked hits, CLIP-only
 # methods refuse with a message, an HNSW index answers ZIRACLE through the approximate path
 # (ANN candidates, exact rescoring; its top-10 overlap with --exact is printed), and
-# `cir eval --benchmark focus-coir` re-ranks each query's candidates on a fake BDD100K root.
+# `cir eval --benchmark focus-coir` re-ranks each query's candidates on a fake BDD100K root
+# (written by cir_make_fake_root, the third argument). JSON is read with jq; no Python.
 set -euo pipefail
 CIR="$1"
 SHARED="$2"
+MAKE_FAKE_ROOT="${3:-}"
 HF="$SHARED/fixtures/blip2/hf"
 LAVIS="$SHARED/fixtures/blip2/lavis/blip2_pretrained.pth"
 IMAGES="$SHARED/fixtures/clip/vit/images"
@@ -15,10 +17,14 @@ if [ ! -d "$HF" ] || [ ! -f "$LAVIS" ] || [ ! -d "$IMAGES" ]; then
   echo "SKIP: shared BLIP-2 fixtures are absent; place ../shared beside the checkout"
   exit 77
 fi
+fail() { echo "FAIL: $*"; exit 1; }
+[ -n "$MAKE_FAKE_ROOT" ] && [ -x "$MAKE_FAKE_ROOT" ] ||
+  fail "usage: $0 <cir> <shared> <cir_make_fake_root>; build the cir_make_fake_root target (got '$MAKE_FAKE_ROOT')"
+command -v jq > /dev/null || fail "jq is needed to read the JSON outputs (scripts/setup installs it)"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
-json_field() { python3 -c "import json,sys; d=json.load(open('$1')); print($2)"; }
+# json_field <file> <jq filter>: the value, raw (strings unquoted), compact.
+json_field() { jq -r -c "$2" "$1"; }
 
 # 1. Both layouts: build, inspect, search with every BLIP-2 method.
 for layout in hf lavis; do
@@ -26,18 +32,18 @@ for layout in hf lavis; do
   idx="$WORK/idx-$layout"
   "$CIR" index build --images "$IMAGES" --model "$model" --out "$idx" --quiet > /dev/null
   "$CIR" index info "$idx" --json > "$WORK/info.json"
-  [ "$(json_field "$WORK/info.json" "d['items']")" = 10 ] || fail "$layout: expected 10 items"
-  [ "$(json_field "$WORK/info.json" "d['vectors_per_item']")" = 8 ] || fail "$layout: expected 8 vectors per item"
-  [ "$(json_field "$WORK/info.json" "d['vectors']")" = 80 ] || fail "$layout: expected 80 vectors"
-  [ "$(json_field "$WORK/info.json" "d['model']['family']")" = blip2 ] || fail "$layout: family not blip2"
-  [ "$(json_field "$WORK/info.json" "[p['name'] for p in d['row_parts']]")" = "['features', 'query_embeds']" ] ||
+  [ "$(json_field "$WORK/info.json" .items)" = 10 ] || fail "$layout: expected 10 items"
+  [ "$(json_field "$WORK/info.json" .vectors_per_item)" = 8 ] || fail "$layout: expected 8 vectors per item"
+  [ "$(json_field "$WORK/info.json" .vectors)" = 80 ] || fail "$layout: expected 80 vectors"
+  [ "$(json_field "$WORK/info.json" .model.family)" = blip2 ] || fail "$layout: family not blip2"
+  [ "$(json_field "$WORK/info.json" '[.row_parts[].name]')" = '["features","query_embeds"]' ] ||
     fail "$layout: row_parts"
   for method in ziracle ziracle-image sum image text; do
     args=(--method "$method" -k 5 --json)
     [ "$method" != text ] && args+=(--ref id:b_300x200.jpg)
     [ "$method" != image ] && [ "$method" != ziracle-image ] && args+=(--text "White truck in front of the car")
     "$CIR" search "$idx" "${args[@]}" > "$WORK/hits.json" || fail "$layout: search --method $method failed"
-    n=$(json_field "$WORK/hits.json" "len(d['results'])")
+    n=$(json_field "$WORK/hits.json" '.results | length')
     [ "$n" = 5 ] || fail "$layout: --method $method returned $n hits, expected 5"
   done
   "$CIR" search "$idx" --ref id:b_300x200.jpg --text "a truck" --method ziracle --method-opt text_tokens=mean -k 3 \
@@ -45,7 +51,7 @@ for layout in hf lavis; do
 done
 # The two layouts hold the same model: ZIRACLE's top hit agrees.
 top() { "$CIR" search "$WORK/idx-$1" --ref id:i_640x427.jpg --text "a dog" --method ziracle -k 1 --json |
-  python3 -c "import json,sys; print(json.load(sys.stdin)['results'][0]['id'])"; }
+  jq -r '.results[0].id'; }
 [ "$(top hf)" = "$(top lavis)" ] || fail "HF and LAVIS layouts disagree on ZIRACLE's top hit"
 
 # 2. Refusals: CLIP-only methods and ZIRACLE without its inputs exit non-zero with a message.
@@ -81,11 +87,10 @@ for ref in $(ls "$WORK/world/images/test" | head -8); do
     "$CIR" search "$WORK/hnsw" --ref "id:test/$ref" --text "a red circle" --method ziracle -k 10 --json "${extra[@]}" \
       > "$WORK/$mode.json"
   done
-  hits=$(python3 -c "
-import json
-a = [h['id'] for h in json.load(open('$WORK/approx.json'))['results']]
-e = [h['id'] for h in json.load(open('$WORK/exact.json'))['results']]
-print(len(set(a) & set(e)), len(e))")
+  # "<|set(approx ids) & set(exact ids)|> <number of exact ids>"
+  hits=$(jq -n -r --slurpfile approx "$WORK/approx.json" --slurpfile exact "$WORK/exact.json" '
+    ([$approx[0].results[].id] | unique) as $a | [$exact[0].results[].id] as $e
+    | "\(($a - ($a - $e)) | length) \($e | length)"')
   found=$((found + ${hits% *}))
   total=$((total + ${hits#* }))
 done
@@ -95,31 +100,16 @@ echo "ziracle approximate (HNSW32 candidates + exact rescoring) recall@10 vs exa
 
 # 4. Focus-CoIR on a fake BDD100K root: every query re-ranks its own candidates.
 F="$WORK/focus"
-mkdir -p "$F/bdd100k/images/100k/train" "$F/bdd100k/images/100k/val"
-python3 - "$IMAGES" "$F" <<'EOF'
-import json, os, shutil, sys
-images, root = sys.argv[1], sys.argv[2]
-names = sorted(os.listdir(images))
-for i, n in enumerate(names):
-    shutil.copy(os.path.join(images, n), os.path.join(root, "bdd100k/images/100k", "train" if i % 2 == 0 else "val", n))
-texts = ["White truck in front of the car", "a red dress", "a dog", "a car in urban area"]
-with open(os.path.join(root, "queries.jsonl"), "w") as f:
-    for q, text in enumerate(texts):
-        labels = [[n, int((i + q) % 3 == 0)] for i, n in enumerate(names) if i != q]
-        f.write(json.dumps({"id": 91234893486600 + q, "query_img": names[q], "labels": labels,
-                            "name_text": text, "desc_text": text}) + "\n")
-EOF
+# Images copied alternately into train/ and val/; queries.jsonl: 4 queries over the other images.
+"$MAKE_FAKE_ROOT" focus-blip2 "$IMAGES" "$F" || fail "fake Focus-CoIR root"
 "$CIR" eval --benchmark focus-coir --root "$F" --model "$HF" --method ziracle,ziracle-image,image,text \
   --index "$WORK/focus-index" --report "$WORK/report" > "$WORK/eval.txt" || fail "cir eval focus-coir"
 cat "$WORK/eval.txt"
 for metric in '"ap"' '"ap@20"' '"ap@20_standard"' '"p@20"' '"p@50"'; do
   grep -q "$metric" "$WORK/report.json" || fail "report lacks $metric"
 done
-python3 - "$WORK/report.json" <<'EOF' || fail "report contents"
-import json, sys
-d = json.load(open(sys.argv[1]))
-text = json.dumps(d)
-for method in ["ziracle", "ziracle-image", "image", "text"]:
-    assert method in text, method
-EOF
+for method in ziracle ziracle-image image text; do
+  jq -e --arg method "$method" 'tojson | contains($method)' "$WORK/report.json" > /dev/null ||
+    fail "report contents: $method"
+done
 echo "OK"

@@ -9,14 +9,19 @@
 # and CIRCO a test-server submission that `cir eval score` scores to the same numbers.
 #
 # LaSCo's query file (lasco_val.json) is not in shared/benchmarks (see its README), so the LaSCo
-# run uses the real val corpus with a small query file written here in the repository's format.
+# run uses the real val corpus with a small query file written for the test (by cir_make_fake_root)
+# in the repository's format.
+#
+# The roots are written by cir_make_fake_root (tests/integration/make_fake_root.cpp, the third
+# argument); the JSON outputs are checked with jq. No Python.
 set -euo pipefail
 CIR="$(realpath "$1")"
 SHARED="$2"
+MAKE_FAKE_ROOT="${3:-}"
 BENCH="$SHARED/benchmarks"
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 MODEL="$REPO/models/shapes-clip"
-PY=/usr/bin/python3
+fail() { echo "FAIL: $*"; exit 1; }
 if [ ! -d "$BENCH" ]; then
   echo "SKIP: '$BENCH' is absent; place ../shared (with benchmarks/) beside the checkout"
   exit 77
@@ -25,158 +30,114 @@ if [ ! -d "$MODEL" ]; then
   echo "SKIP: model '$MODEL' is absent"
   exit 77
 fi
-if ! "$PY" -c 'import PIL, numpy' 2>/dev/null; then
-  echo "SKIP: $PY with Pillow and numpy is needed to write the placeholder images"
-  exit 77
-fi
+[ -n "$MAKE_FAKE_ROOT" ] && [ -x "$MAKE_FAKE_ROOT" ] ||
+  fail "usage: $0 <cir> <shared> <cir_make_fake_root>; build the cir_make_fake_root target (got '$MAKE_FAKE_ROOT')"
+MAKE_FAKE_ROOT="$(realpath "$MAKE_FAKE_ROOT")"
+command -v jq > /dev/null || fail "jq is needed to check the JSON outputs (scripts/setup installs it)"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
 N=20          # queries per benchmark
 N_FOCUS=3     # Focus-CoIR queries carry 500 candidates each
 METHODS=image,text,sum
 export XDG_CACHE_HOME="$WORK/cache"  # nothing lands in the user's cache
 
-# Builds <root> for one benchmark: symlinked annotations and placeholder images.
-cat > "$WORK/prepare.py" <<'EOF'
-import hashlib, json, os, sys
-from PIL import Image, ImageDraw
+# prepare <benchmark> <root> <n>: symlinked annotations and placeholder images (prints
+# "<benchmark>: <count> placeholder images").
+prepare() { "$MAKE_FAKE_ROOT" "$1" "$2" "$BENCH" "$3"; }
 
-bench, root, shared, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+# Formats "<tab-separated k v pairs>" lines from jq as "k=v" with Python's {:.4g}, joined by <sep>.
+format_g4() { awk -F '\t' -v sep="$1" '{ s = ""; for (i = 1; i < NF; i += 2) s = s (i > 1 ? sep : "") sprintf("%s=%.4g", $i, $(i + 1)); print s }'; }
 
-def link(src, dst):
-    dst = os.path.join(root, dst)
-    os.makedirs(os.path.dirname(dst), exist_ok=True)
-    os.symlink(os.path.join(shared, src), dst)
-
-def write_images(paths):
-    paths = sorted(set(paths))
-    for rel in paths:
-        path = os.path.join(root, rel)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        h = hashlib.sha256(rel.encode()).digest()
-        img = Image.new("RGB", (32, 32), tuple(h[0:3]))
-        x, y = h[3] % 20, h[4] % 20
-        ImageDraw.Draw(img).rectangle([x, y, x + 4 + h[5] % 10, y + 4 + h[6] % 10], fill=tuple(h[7:10]))
-        img.save(path, "JPEG" if rel.endswith(".jpg") else "PNG")
-    print(f"{bench}: {len(paths)} placeholder images")
-
-def load(rel):
-    with open(os.path.join(shared, rel)) as f:
-        return json.load(f)
-
-if bench == "cirr":
-    link("cirr", "cirr")
-    split = load("cirr/image_splits/split.rc2.val.json")
-    queries = load("cirr/captions/cap.rc2.val.json")[:n]
-    names = [q["reference"] for q in queries] + [q["target_hard"] for q in queries]
-    names += [m for q in queries for m in q["img_set"]["members"]] + list(split)[:60]
-    write_images(split[name][2:] for name in names)  # "./dev/....png"
-elif bench == "circo":
-    link("circo/annotations", "annotations")
-    queries = load("circo/annotations/val.json")
-    ids = [q["reference_img_id"] for q in queries[:n]] + [g for q in queries[:n] for g in q["gt_img_ids"]]
-    ids += [g for q in queries[n:n + 10] for g in q["gt_img_ids"]]  # distractors
-    write_images("COCO2017_unlabeled/unlabeled2017/%012d.jpg" % i for i in ids)
-elif bench == "fashioniq":
-    link("fashioniq/captions", "captions")
-    link("fashioniq/image_splits", "image_splits")
-    asins = []
-    for cat in ("dress", "shirt", "toptee"):
-        triplets = load(f"fashioniq/captions/cap.{cat}.val.json")[:n]
-        asins += [t["candidate"] for t in triplets] + [t["target"] for t in triplets]
-        asins += load(f"fashioniq/image_splits/split.{cat}.val.json")[:30]
-    write_images(f"images/{a}.png" for a in asins)
-elif bench == "lasco":
-    link("lasco/downloads/lasco_val_corpus.json", "downloads/lasco_val_corpus.json")
-    corpus = load("lasco/downloads/lasco_val_corpus.json")
-    texts = ["the same scene at night", "with a dog instead of a cat", "seen from above", "in black and white"]
-    picks = corpus[::997][: 2 * n]
-    queries = []
-    for i in range(n):
-        ref, tgt = picks[2 * i], picks[2 * i + 1]
-        queries.append({"qid": 1000 + i, "query-text": texts[i % len(texts)],
-                        "query-image": [ref["id"], ref["path"][len("val/"):]],
-                        "target-image": [tgt["id"], tgt["path"][len("val/"):]]})
-    with open(os.path.join(root, "downloads/lasco_val.json"), "w") as f:
-        json.dump(queries, f)
-    write_images([c["path"] for c in picks] + [c["path"] for c in corpus[5::1499][:40]])
-elif bench == "focus-coir":
-    link("focus_coir/data/focus_coir/queries.jsonl", "queries.jsonl")
-    with open(os.path.join(shared, "focus_coir/data/focus_coir/queries.jsonl")) as f:
-        queries = [json.loads(line) for line in f if line.strip()][:n]
-    names = [q["query_img"] for q in queries] + [c for q in queries for c, _ in q["labels"]]
-    write_images(f"bdd100k/images/100k/train/{name}" for name in names)
-else:
-    sys.exit(f"unknown benchmark {bench}")
-EOF
-
-# Checks <report>.json: one row per method, the official metric names, values in the unit's range.
-cat > "$WORK/check_report.py" <<'EOF'
-import json, sys
-path, bench, methods, n = sys.argv[1], sys.argv[2], sys.argv[3].split(","), int(sys.argv[4])
-expected = {
-    "cirr": (["recall@1", "recall@5", "recall@10", "recall@50", "recall_subset@1", "recall_subset@2",
-              "recall_subset@3", "avg"], "percent"),
-    "circo": (["map@5", "map@10", "map@25", "map@50", "recall@5", "recall@10", "recall@25", "recall@50"], "percent"),
-    "fashioniq": (["recall@10", "recall@50"], "percent"),
-    "lasco": (["recall@1", "recall@5", "recall@10", "recall@50", "recall@100", "recall@500"], "percent"),
-    "focus-coir": (["ap", "ap@20", "ap@20_standard", "p@20", "p@50"], "fraction"),
+# check_report <report.json> <benchmark> <methods> <n>: one row per method, the official metric
+# names, values in the unit's range. Prints one line per method.
+check_report() {
+  local path="$1" bench="$2" methods="$3" n="$4" errors rows
+  local filter='
+    {
+      "cirr": [["recall@1", "recall@5", "recall@10", "recall@50", "recall_subset@1", "recall_subset@2",
+                "recall_subset@3", "avg"], "percent"],
+      "circo": [["map@5", "map@10", "map@25", "map@50", "recall@5", "recall@10", "recall@25", "recall@50"], "percent"],
+      "fashioniq": [["recall@10", "recall@50"], "percent"],
+      "lasco": [["recall@1", "recall@5", "recall@10", "recall@50", "recall@100", "recall@500"], "percent"],
+      "focus-coir": [["ap", "ap@20", "ap@20_standard", "p@20", "p@50"], "fraction"]
+    } as $expected
+    | $expected[$bench | if startswith("fashioniq") then "fashioniq" else . end] as [$names, $unit]
+    | (if $unit == "percent" then [100.0, "100.0"] else [1.0, "1.0"] end) as [$top, $top_text]'
+  errors=$(jq -n -r --arg bench "$bench" --arg methods "$methods" --argjson n "$n" "$filter"'
+    | input
+    | [ (if .benchmark != $bench then "benchmark \(.benchmark | tojson)" else empty end),
+        (if .n_queries != $n then "n_queries \(.n_queries) != \($n)" else empty end),
+        (if [.results[].method] != ($methods | split(",")) then "methods \([.results[].method] | tojson)" else empty end),
+        (.results[] | .method as $method | .metrics as $m
+         | (if .unit != $unit then "\($method): unit \(.unit | tojson) != \($unit | tojson)" else empty end),
+           ([$names[] | select(. as $k | $m | has($k) | not)] as $missing
+            | if $missing != [] then "\($method): missing \($missing | tojson) (has \($m | keys_unsorted | tojson))"
+              else empty end),
+           (if $bench == "circo" and ([$m | keys_unsorted[] | select(startswith("semantic_map@10/"))] == [])
+            then "\($method): no semantic_map@10/<aspect>" else empty end),
+           ($m | to_entries[] | select((.value | type) != "number" or .value < 0 or .value > $top)
+            | "\($method): \(.key) = \(.value) outside [0, \($top_text)]"))
+      ] | join("; ")' "$path") || { echo "report check failed: cannot read $path"; return 1; }
+  rows=$(jq -n -r --arg bench "$bench" "$filter"'
+    | input | .results[] | .metrics as $m
+    | [.method, ($names[] | select(. as $k | $m | has($k)) | ., ($m[.] | tostring))] | @tsv' "$path") ||
+    return 1
+  if [ -n "$rows" ]; then
+    while IFS=$'\t' read -r method pairs; do
+      printf '  %s %-6s %s\n' "$bench" "$method" "$(printf '%s\n' "$pairs" | format_g4 '  ')"
+    done <<< "$rows"
+  fi
+  if [ -n "$errors" ]; then
+    echo "report check failed: $errors"
+    return 1
+  fi
 }
-names, unit = expected["fashioniq" if bench.startswith("fashioniq") else bench]
-run = json.load(open(path))
-errors = []
-if run["benchmark"] != bench: errors.append(f"benchmark {run['benchmark']!r}")
-if run["n_queries"] != n: errors.append(f"n_queries {run['n_queries']} != {n}")
-rows = run["results"]
-if [r["method"] for r in rows] != methods: errors.append(f"methods {[r['method'] for r in rows]}")
-top = 100.0 if unit == "percent" else 1.0
-for r in rows:
-    m = r["metrics"]
-    if r["unit"] != unit: errors.append(f"{r['method']}: unit {r['unit']!r} != {unit!r}")
-    missing = [k for k in names if k not in m]
-    if missing: errors.append(f"{r['method']}: missing {missing} (has {list(m)})")
-    if bench == "circo" and not any(k.startswith("semantic_map@10/") for k in m):
-        errors.append(f"{r['method']}: no semantic_map@10/<aspect>")
-    for k, v in m.items():
-        if not (0.0 <= v <= top): errors.append(f"{r['method']}: {k} = {v} outside [0, {top}]")
-    print(f"  {bench} {r['method']:6s}", "  ".join(f"{k}={m[k]:.4g}" for k in names))
-if errors:
-    sys.exit("report check failed: " + "; ".join(errors))
-EOF
 
-# Checks a submission's server format; prints nothing on success.
-cat > "$WORK/check_submission.py" <<'EOF'
-import json, sys
-path, bench, n, kind = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
-sub = json.load(open(path))
-length = {"recall": 50, "recall_subset": 3, "circo": 50}[kind]
-if bench == "cirr":
-    assert sub.pop("version") == "rc2", "version"
-    assert sub.pop("metric") == kind, "metric"
-assert len(sub) == n, f"{len(sub)} queries, expected {n}"
-for key, ids in sub.items():
-    assert key.isdigit(), f"key {key!r}"
-    assert len(ids) == length, f"query {key}: {len(ids)} ids, expected {length}"
-    assert len(set(ids)) == len(ids), f"query {key}: duplicate ids"
-    kinds = {type(i) for i in ids}
-    assert kinds == ({int} if bench == "circo" else {str}), f"query {key}: id types {kinds}"
-EOF
+# check_submission <file> <benchmark> <n> <recall|recall_subset|circo>: the server format;
+# prints nothing on success.
+check_submission() {
+  jq -n -e --arg bench "$2" --argjson n "$3" --arg kind "$4" '
+    input
+    | {"recall": 50, "recall_subset": 3, "circo": 50}[$kind] as $length
+    | if $bench == "cirr" then
+        (if .version != "rc2" then error("version") else . end)
+        | (if .metric != $kind then error("metric") else . end)
+        | del(.version, .metric)
+      else . end
+    | if length != $n then error("\(length) queries, expected \($n)") else . end
+    | [ to_entries[] | .key as $key | .value as $ids
+        | if ($key | test("^[0-9]+$") | not) then error("key \($key | tojson)")
+          elif ($ids | length) != $length then error("query \($key): \($ids | length) ids, expected \($length)")
+          elif ($ids | unique | length) != ($ids | length) then error("query \($key): duplicate ids")
+          elif ([$ids[] | if type == "number" and . == floor then "int" else type end] | unique)
+               != [if $bench == "circo" then "int" else "string" end]
+          then error("query \($key): id types \([$ids[] | type] | unique | tojson)")
+          else true end ]
+    | all' "$1" > /dev/null
+}
 
-# `cir eval score` prints "  name = value"; every number must match the eval report's row.
-cat > "$WORK/compare_scores.py" <<'EOF'
-import json, re, sys
-report, method, score_out, expect = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4].split(",")
-row = next(r for r in json.load(open(report))["results"] if r["method"] == method)["metrics"]
-printed = dict((m.group(1), float(m.group(2)))
-               for m in re.finditer(r"^  (\S+) = (\S+)$", open(score_out).read(), re.M))
-missing = [k for k in expect if k not in printed]
-assert not missing, f"cir eval score did not print {missing}: {printed}"
-for k, v in printed.items():
-    assert k in row, f"score printed {k}, not in the report"
-    assert abs(v - row[k]) <= 1e-4 * max(1.0, abs(row[k])), f"{k}: score {v} != eval {row[k]}"
-print("  score matches eval:", ", ".join(f"{k}={printed[k]:.4g}" for k in expect))
-EOF
+# compare_scores <report.json> <method> <score output> <expected metrics>: `cir eval score` prints
+# "  name = value"; every number must match the eval report's row.
+compare_scores() {
+  local matched
+  matched=$(jq -n -r --slurpfile report "$1" --arg method "$2" --rawfile score "$3" --arg expect "$4" '
+    ([$report[0].results[] | select(.method == $method)][0].metrics // error("no row for \($method) in the report"))
+      as $row
+    | (reduce ($score | split("\n")[] | capture("^  (?<k>\\S+) = (?<v>\\S+)$")) as $c ({}; .[$c.k] = ($c.v | tonumber)))
+      as $printed
+    | ($expect | split(",")) as $expect
+    | [$expect[] | select(. as $k | $printed | has($k) | not)] as $missing
+    | if $missing != [] then error("cir eval score did not print \($missing | tojson): \($printed | tojson)") else . end
+    | ($printed | to_entries[]
+       | .key as $k
+       | if ($row | has($k) | not) then error("score printed \($k), not in the report")
+         elif ((.value - $row[$k]) | fabs) > 1e-4 * ([1.0, ($row[$k] | fabs)] | max)
+         then error("\($k): score \(.value) != eval \($row[$k])")
+         else empty end),
+      [$expect[] | ., ($printed[.] | tostring)]
+    | @tsv') || return 1
+  echo "  score matches eval: $(printf '%s\n' "$matched" | format_g4 ', ')"
+}
 
 # run_eval <benchmark> <split> <n> [extra eval args...]
 run_eval() {
@@ -193,7 +154,7 @@ run_eval() {
   # Progress goes to a log here (not a terminal): plain lines, no carriage returns.
   if grep -q $'\r' "$out/stderr"; then fail "$bench: progress wrote carriage returns to a non-terminal stderr"; fi
   grep -q "^eval sum: $n/$n done" "$out/stderr" || { cat "$out/stderr"; fail "$bench: no final 'eval sum' progress line"; }
-  "$PY" "$WORK/check_report.py" "$out/rep.json" "$bench" "$METHODS" "$n" || fail "$bench: report"
+  check_report "$out/rep.json" "$bench" "$METHODS" "$n" || fail "$bench: report"
 }
 
 # score_submission <benchmark> <root> <file> <expected metrics> <n>
@@ -202,41 +163,41 @@ score_submission() {
   local out="$WORK/out-$bench"
   "$CIR" eval score --benchmark "$bench" --root "$root" --split val --predictions "$file" --max-queries "$n" \
       > "$out/score.txt" 2>&1 || { cat "$out/score.txt"; fail "$bench: cir eval score $file"; }
-  "$PY" "$WORK/compare_scores.py" "$out/rep.json" sum "$out/score.txt" "$expect" || fail "$bench: score of $file"
+  compare_scores "$out/rep.json" sum "$out/score.txt" "$expect" || fail "$bench: score of $file"
 }
 
 t0=$SECONDS
 
 # CIRR val: submission (recall + recall_subset files), scored back.
 R="$WORK/cirr"; mkdir -p "$R"
-"$PY" "$WORK/prepare.py" cirr "$R" "$BENCH" "$N"
+prepare cirr "$R" "$N" || fail "cirr: fake root"
 run_eval cirr val "$N" "$R" --submission "$WORK/out-cirr/sub"
-"$PY" "$WORK/check_submission.py" "$WORK/out-cirr/sub.sum.json" cirr "$N" recall || fail "cirr recall submission"
-"$PY" "$WORK/check_submission.py" "$WORK/out-cirr/sub.sum.subset.json" cirr "$N" recall_subset ||
+check_submission "$WORK/out-cirr/sub.sum.json" cirr "$N" recall || fail "cirr recall submission"
+check_submission "$WORK/out-cirr/sub.sum.subset.json" cirr "$N" recall_subset ||
   fail "cirr recall_subset submission"
 score_submission cirr "$R" "$WORK/out-cirr/sub.sum.json" recall@1,recall@5,recall@10,recall@50 "$N"
 score_submission cirr "$R" "$WORK/out-cirr/sub.sum.subset.json" recall_subset@1,recall_subset@2,recall_subset@3 "$N"
 
 # CIRCO val: the gallery is the image folder (no COCO image list here).
 R="$WORK/circo"; mkdir -p "$R"
-"$PY" "$WORK/prepare.py" circo "$R" "$BENCH" "$N"
+prepare circo "$R" "$N" || fail "circo: fake root"
 run_eval circo val "$N" "$R" --submission "$WORK/out-circo/sub"
-"$PY" "$WORK/check_submission.py" "$WORK/out-circo/sub.sum.json" circo "$N" circo || fail "circo submission"
+check_submission "$WORK/out-circo/sub.sum.json" circo "$N" circo || fail "circo submission"
 score_submission circo "$R" "$WORK/out-circo/sub.sum.json" map@5,map@10,map@25,map@50,recall@5,recall@10,recall@25,recall@50 "$N"
 
 # FashionIQ val, all three categories on one root (each its own index).
 R="$WORK/fashioniq"; mkdir -p "$R"
-"$PY" "$WORK/prepare.py" fashioniq "$R" "$BENCH" "$N"
+prepare fashioniq "$R" "$N" || fail "fashioniq: fake root"
 for cat in dress shirt toptee; do run_eval "fashioniq-$cat" val "$N" "$R"; done
 
 # LaSCo val: the real corpus, a written query file.
 R="$WORK/lasco"; mkdir -p "$R"
-"$PY" "$WORK/prepare.py" lasco "$R" "$BENCH" "$N"
+prepare lasco "$R" "$N" || fail "lasco: fake root"
 run_eval lasco val "$N" "$R"
 
 # Focus-CoIR (test): each query ranks its own 500 candidates; CLIP model.
 R="$WORK/focus"; mkdir -p "$R"
-"$PY" "$WORK/prepare.py" focus-coir "$R" "$BENCH" "$N_FOCUS"
+prepare focus-coir "$R" "$N_FOCUS" || fail "focus-coir: fake root"
 run_eval focus-coir test "$N_FOCUS" "$R"
 
 echo "OK: cir eval ran cirr, circo, fashioniq-{dress,shirt,toptee}, lasco and focus-coir in $((SECONDS - t0)) s"

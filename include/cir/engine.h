@@ -150,6 +150,9 @@ struct IngestReport {
 /// Creates (or resumes) an index at `index_dir` from a gallery. Items already committed with an
 /// unchanged file are skipped, so a rerun after an interruption continues where it stopped.
 IngestReport build_index(const std::string& index_dir, const IngestOptions& options);
+/// The same with a model the caller already opened (options.model and options.encoder are then
+/// ignored): callers that go on to query, like the evaluation harness, load the model once.
+IngestReport build_index(const std::string& index_dir, const IngestOptions& options, const Encoder& encoder);
 /// Rescans the recorded gallery root: adds new and changed files, removes deleted ones.
 IngestReport sync_index(const std::string& index_dir, const IngestOptions& options);
 /// Adds (or re-encodes) the given files or directories, which must lie under the gallery root.
@@ -238,6 +241,9 @@ class Engine {
  public:
   /// Opens the index and its model; refuses a model whose identity differs from the manifest's.
   static std::unique_ptr<Engine> open(const std::string& index_dir, const EngineOptions& options = {});
+  /// The same with an already opened model (options.model and options.encoder are ignored).
+  static std::unique_ptr<Engine> open(const std::string& index_dir, std::shared_ptr<const Encoder> encoder,
+                                      const EngineOptions& options = {});
   ~Engine();
 
   /// Runs a batch of queries. Texts of the whole batch are encoded together.
@@ -264,7 +270,7 @@ class Engine {
   FloatMatrix gallery_scores(const FloatMatrix& rows) const;
   index::SearchResult scored_search(const compose::ScoringQuery& q, const index::SearchRequest& sr) const;
   std::unique_ptr<index::Store> store_;
-  std::unique_ptr<Encoder> encoder_;
+  std::shared_ptr<const Encoder> encoder_;
   std::string gallery_root_;
 };
 

@@ -56,12 +56,22 @@ std::vector<float> stored_raw_feature(const index::Store& store, const index::It
 Engine::~Engine() = default;
 
 std::unique_ptr<Engine> Engine::open(const std::string& index_dir, const EngineOptions& options) {
+  index::OpenOptions open_options;
+  open_options.read_only = options.read_only;
+  auto store = index::Store::open(index_dir, open_options);
+  const std::string model = options.model.empty() ? store->manifest().model.path : options.model;
+  std::shared_ptr<const Encoder> encoder = Encoder::open(model, options.encoder);
+  store.reset();  // the overload reopens it; a writable open holds an exclusive lock meanwhile
+  return open(index_dir, std::move(encoder), options);
+}
+
+std::unique_ptr<Engine> Engine::open(const std::string& index_dir, std::shared_ptr<const Encoder> encoder,
+                                     const EngineOptions& options) {
   std::unique_ptr<Engine> e(new Engine());
   index::OpenOptions open_options;
   open_options.read_only = options.read_only;
   e->store_ = index::Store::open(index_dir, open_options);
-  const std::string model = options.model.empty() ? e->store_->manifest().model.path : options.model;
-  e->encoder_ = Encoder::open(model, options.encoder);
+  e->encoder_ = std::move(encoder);
   e->store_->check_compatible(model_identity(e->encoder_->spec()), e->encoder_->spec().embed_dim);
   check_row_layout(*e->store_, *e->encoder_);
   e->gallery_root_ = read_gallery_root(index_dir);

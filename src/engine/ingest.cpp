@@ -256,24 +256,33 @@ std::string read_gallery_root(const std::string& index_dir) {
 
 IngestReport build_index(const std::string& index_dir, const IngestOptions& options) {
   if (options.images.empty()) throw Error(ErrorCode::kInvalidArgument, "index build needs --images");
+  std::string model = options.model;
+  if (fs::exists(fs::path(index_dir) / "manifest.json") && model.empty()) {
+    // Resuming without --model: the manifest's model, read without keeping the store open.
+    model = index::Store::open(index_dir, {.read_only = true})->manifest().model.path;
+  }
+  if (model.empty()) throw Error(ErrorCode::kInvalidArgument, "index build needs --model");
+  const auto encoder = Encoder::open(model, options.encoder);
+  return build_index(index_dir, options, *encoder);
+}
+
+IngestReport build_index(const std::string& index_dir, const IngestOptions& options, const Encoder& encoder) {
+  if (options.images.empty()) throw Error(ErrorCode::kInvalidArgument, "index build needs --images");
   std::string root;
   const auto files = scan_gallery(options.images, root, options.list_root);
   std::unique_ptr<index::Store> store;
-  std::unique_ptr<Encoder> encoder;
   if (fs::exists(fs::path(index_dir) / "manifest.json")) {
     store = index::Store::open(index_dir);  // resume / update an existing index
-    encoder = open_encoder_for(*store, options);
+    store->check_compatible(model_identity(encoder.spec()), encoder.spec().embed_dim);
     const std::string recorded = read_gallery_root(index_dir);
     if (!recorded.empty() && recorded != root)
       throw Error(ErrorCode::kInvalidArgument, "index '" + index_dir + "' was built from '" + recorded + "', not '" + root +
                                                    "'; use a new --out or `cir index add`");
   } else {
-    if (options.model.empty()) throw Error(ErrorCode::kInvalidArgument, "index build needs --model");
-    encoder = Encoder::open(options.model, options.encoder);
-    store = index::Store::create(index_dir, new_manifest(*encoder, options));
+    store = index::Store::create(index_dir, new_manifest(encoder, options));
   }
   write_gallery_file(index_dir, root, options.images);
-  return ingest(index_dir, *store, *encoder, files, options);
+  return ingest(index_dir, *store, encoder, files, options);
 }
 
 IngestReport sync_index(const std::string& index_dir, const IngestOptions& options) {

@@ -47,14 +47,13 @@ std::string write_gallery_list(const eval::BenchmarkSplit& split, const std::str
   return list;
 }
 
-void ensure_index(const EvalOptions& o, const eval::BenchmarkSplit& split, const std::string& index_dir) {
+void ensure_index(const EvalOptions& o, const eval::BenchmarkSplit& split, const std::string& index_dir,
+                  const engine::Encoder& encoder) {
   engine::IngestOptions ingest;
   ingest.images = write_gallery_list(split, index_dir);
   ingest.list_root = o.root;
-  ingest.model = o.model;
-  ingest.encoder.n_threads = o.n_threads > 0 ? o.n_threads : default_thread_count();
   ingest.progress = o.progress;
-  const auto report = engine::build_index(index_dir, ingest);
+  const auto report = engine::build_index(index_dir, ingest, encoder);
   if (report.n_failed > 0)
     log(LogLevel::kWarn, std::to_string(report.n_failed) + " gallery images failed to index (see " + index_dir +
                              "/failures.jsonl); queries that need them lose those hits");
@@ -164,11 +163,12 @@ EvalRun run_eval(const EvalOptions& o, const std::function<void(int64_t, int64_t
   if (split.gallery.empty())
     throw Error(ErrorCode::kNotFound, "benchmark " + o.benchmark + " (" + split.split + "): no gallery images under '" +
                                           o.root + "' (see docs/benchmarks.md for the layout)");
-  const model::ModelSpec spec = [&] {
-    engine::EncoderOptions eo;
-    eo.n_threads = 1;
-    return engine::Encoder::open(o.model, eo)->spec();  // CLIP or BLIP-2
-  }();
+  // One model for the whole run (CLIP or BLIP-2): its spec names the cache, it indexes the
+  // gallery and it encodes the queries.
+  engine::EncoderOptions encoder_options;
+  encoder_options.n_threads = o.n_threads > 0 ? o.n_threads : default_thread_count();
+  const std::shared_ptr<const engine::Encoder> encoder = engine::Encoder::open(o.model, encoder_options);
+  const model::ModelSpec& spec = encoder->spec();
   EvalRun run;
   run.benchmark = split.benchmark;
   run.split = split.split;
@@ -177,11 +177,8 @@ EvalRun run_eval(const EvalOptions& o, const std::function<void(int64_t, int64_t
   run.n_gallery = static_cast<int64_t>(split.gallery.size());
   run.n_queries = o.max_queries > 0 ? std::min<int64_t>(o.max_queries, split.queries.size())
                                     : static_cast<int64_t>(split.queries.size());
-  ensure_index(o, split, run.index_dir);
-  engine::EngineOptions eo;
-  eo.model = o.model;
-  eo.encoder.n_threads = o.n_threads > 0 ? o.n_threads : default_thread_count();
-  const auto engine = engine::Engine::open(run.index_dir, eo);
+  ensure_index(o, split, run.index_dir, *encoder);
+  const auto engine = engine::Engine::open(run.index_dir, encoder);
   for (const auto& method : o.methods) run.results.push_back(run_method(o, split, *engine, method, on_progress));
   if (!o.report.empty()) {
     write_file_atomic(o.report + ".md", report_markdown(run));

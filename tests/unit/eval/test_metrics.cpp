@@ -322,6 +322,18 @@ TEST(FocusCoirMetrics, RankingsMustUseTheQuerysOwnCandidates) {
       ErrorCode::kInvalidArgument, "one score per candidate");
 }
 
+// A query none of whose candidate images could be indexed (a partly downloaded BDD100K) has an
+// empty ranking: every positive is a miss, so its scores are 0 and they still count in the mean.
+TEST(FocusCoirMetrics, EmptyRankingScoresZero) {
+  const BenchmarkSplit split = focus_toy();
+  const MetricReport report = score_focus_coir(split, {{}, {"d121"}});
+  EXPECT_EQ(report.per_query.at("ap")[0], 0.0);
+  EXPECT_EQ(report.per_query.at("ap@20")[0], 0.0);
+  EXPECT_EQ(report.per_query.at("p@50")[0], 0.0);
+  EXPECT_NEAR(report.value("ap"), (0.0 + 1.0) / 2, 1e-12);  // q1's one positive ranked first
+  EXPECT_NEAR(report.value("p@20"), (0.0 + 1.0 / 20) / 2, 1e-12);
+}
+
 TEST(FocusCoirMetrics, TiesAreBrokenByImageIdNotFileOrder) {
   EvalQuery query;
   query.id = "q";

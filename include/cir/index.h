@@ -105,6 +105,9 @@ std::string manifest_to_json(const IndexManifest& manifest);
 /// Parses manifest.json text. `source` names the file in errors. Throws kCorrupt naming the field
 /// (with expected and found values) and kUnsupported for a format_version newer than this build.
 IndexManifest manifest_from_json(std::string_view text, const std::string& source);
+/// An index directory's manifest without opening the index (no lock, no items, no ANN): kNotFound
+/// when `dir` holds no manifest.json, kCorrupt as manifest_from_json.
+IndexManifest read_manifest(const std::string& dir);
 
 /// The concrete FAISS key "auto" stands for with n_vectors of dimension dim under a memory
 /// budget (other keys are returned unchanged). Rule, in the spirit of autofaiss:

@@ -56,13 +56,8 @@ std::vector<float> stored_raw_feature(const index::Store& store, const index::It
 Engine::~Engine() = default;
 
 std::unique_ptr<Engine> Engine::open(const std::string& index_dir, const EngineOptions& options) {
-  index::OpenOptions open_options;
-  open_options.read_only = options.read_only;
-  auto store = index::Store::open(index_dir, open_options);
-  const std::string model = options.model.empty() ? store->manifest().model.path : options.model;
-  std::shared_ptr<const Encoder> encoder = Encoder::open(model, options.encoder);
-  store.reset();  // the overload reopens it; a writable open holds an exclusive lock meanwhile
-  return open(index_dir, std::move(encoder), options);
+  const std::string model = options.model.empty() ? index::read_manifest(index_dir).model.path : options.model;
+  return open(index_dir, Encoder::open(model, options.encoder), options);
 }
 
 std::unique_ptr<Engine> Engine::open(const std::string& index_dir, std::shared_ptr<const Encoder> encoder,

@@ -257,10 +257,8 @@ std::string read_gallery_root(const std::string& index_dir) {
 IngestReport build_index(const std::string& index_dir, const IngestOptions& options) {
   if (options.images.empty()) throw Error(ErrorCode::kInvalidArgument, "index build needs --images");
   std::string model = options.model;
-  if (fs::exists(fs::path(index_dir) / "manifest.json") && model.empty()) {
-    // Resuming without --model: the manifest's model, read without keeping the store open.
-    model = index::Store::open(index_dir, {.read_only = true})->manifest().model.path;
-  }
+  if (model.empty() && fs::exists(fs::path(index_dir) / "manifest.json"))
+    model = index::read_manifest(index_dir).model.path;  // resuming without --model
   if (model.empty()) throw Error(ErrorCode::kInvalidArgument, "index build needs --model");
   const auto encoder = Encoder::open(model, options.encoder);
   return build_index(index_dir, options, *encoder);

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cir/index.h"
+#include "index/store_impl.h"
 
 namespace cir::index {
 namespace {
@@ -177,6 +178,12 @@ IndexManifest manifest_from_json(std::string_view text, const std::string& sourc
         get_int(*idx, "index.", "memory_budget_bytes", source, false, m.memory_budget_bytes, 1);
   }
   return m;
+}
+
+IndexManifest read_manifest(const std::string& dir) {
+  const std::string path = dir + "/" + detail::kManifestFile;
+  if (!file_exists(path)) throw Error(ErrorCode::kNotFound, "'" + dir + "' is not a cir index (no manifest.json)");
+  return manifest_from_json(read_file_text(path), path);
 }
 
 }  // namespace cir::index

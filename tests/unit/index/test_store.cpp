@@ -394,6 +394,19 @@ TEST(IndexStore, ManifestJsonRoundTrip) {
   EXPECT_THROW(parse_vector_dtype("int8"), Error);
 }
 
+// read_manifest reads an index's description without opening it (no lock: works beside a writer).
+TEST(IndexStore, ReadManifestWithoutOpening) {
+  TempDir tmp;
+  IndexManifest m = make_manifest(16, "HNSW16");
+  m.memory_budget_bytes = 777;
+  auto writer = Store::create(tmp.str("idx"), m);
+  const IndexManifest back = read_manifest(tmp.str("idx"));
+  EXPECT_EQ(back.embed_dim, 16);
+  EXPECT_EQ(back.index_key, "HNSW16");
+  EXPECT_EQ(back.memory_budget_bytes, 777);
+  expect_error([&] { read_manifest(tmp.str("absent")); }, ErrorCode::kNotFound);
+}
+
 TEST(IndexStore, AutoKeyRule) {
   EXPECT_EQ(resolve_index_key("HNSW8", 10, 4, 1), "HNSW8");
   EXPECT_EQ(resolve_index_key("auto", 10'000, 512, int64_t{4} << 30), "Flat");

@@ -327,15 +327,12 @@ std::unique_ptr<Store> Store::create(const std::string& dir, const IndexManifest
 std::unique_ptr<Store> Store::open(const std::string& dir, const OpenOptions& options) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) throw Error(ErrorCode::kNotFound, "index directory '" + dir + "' does not exist");
-  const std::string manifest_path = dir + "/" + detail::kManifestFile;
-  if (!file_exists(manifest_path))
-    throw Error(ErrorCode::kNotFound, "'" + dir + "' is not a cir index (no manifest.json)");
   auto impl = std::make_unique<Impl>();
   impl->dir = dir;
   impl->read_only = options.read_only;
-  impl->manifest = manifest_from_json(read_file_text(manifest_path), manifest_path);
+  impl->manifest = read_manifest(dir);
   if (impl->manifest.embed_dim > 65536 || impl->manifest.vectors_per_item > 4096)
-    throw Error(ErrorCode::kCorrupt, "'" + manifest_path + "': embed_dim or vectors_per_item out of range");
+    throw Error(ErrorCode::kCorrupt, "'" + impl->path(detail::kManifestFile) + "': embed_dim or vectors_per_item out of range");
   impl->lock_fd = take_lock(dir, options.read_only);
 
   const std::string items_path = impl->path(detail::kItemsFile);

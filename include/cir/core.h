@@ -59,6 +59,8 @@ struct FloatMatrix {
   const float* row(int64_t i) const { return data.data() + i * cols; }
 };
 
+/// L2-normalises a vector in place (sum of squares in double; a zero vector stays zero).
+void normalize_in_place(std::span<float> v);
 /// L2-normalises every row in place (rows of zero norm stay zero).
 void normalize_rows(FloatMatrix& m);
 

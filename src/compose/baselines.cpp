@@ -9,11 +9,8 @@ namespace cir::compose {
 namespace {
 
 std::vector<float> normalized(const float* v, int64_t d) {
-  double s = 0;
-  for (int64_t i = 0; i < d; ++i) s += double(v[i]) * v[i];
-  const float inv = s > 0 ? static_cast<float>(1.0 / std::sqrt(s)) : 0.f;
   std::vector<float> out(v, v + d);
-  for (auto& x : out) x *= inv;
+  normalize_in_place(out);
   return out;
 }
 

@@ -35,15 +35,16 @@ ResizeMode parse_resize_mode(std::string_view name) {
               "unknown resize mode '" + std::string(name) + "' (expected shortest, squash or targetpad)");
 }
 
+void normalize_in_place(std::span<float> v) {
+  double sum = 0;
+  for (const float x : v) sum += double(x) * x;
+  if (sum <= 0) return;
+  const float inv = static_cast<float>(1.0 / std::sqrt(sum));
+  for (float& x : v) x *= inv;
+}
+
 void normalize_rows(FloatMatrix& m) {
-  for (int64_t i = 0; i < m.rows; ++i) {
-    float* r = m.row(i);
-    double sum = 0;
-    for (int64_t j = 0; j < m.cols; ++j) sum += double(r[j]) * r[j];
-    if (sum <= 0) continue;
-    const float inv = static_cast<float>(1.0 / std::sqrt(sum));
-    for (int64_t j = 0; j < m.cols; ++j) r[j] *= inv;
-  }
+  for (int64_t i = 0; i < m.rows; ++i) normalize_in_place({m.row(i), static_cast<size_t>(m.cols)});
 }
 
 }  // namespace cir

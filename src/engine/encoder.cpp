@@ -34,14 +34,6 @@ bool holds_pth(const fs::path& dir) {
   return false;
 }
 
-void normalize_span(float* v, int64_t n) {
-  double s = 0;
-  for (int64_t i = 0; i < n; ++i) s += double(v[i]) * v[i];
-  if (s <= 0) return;
-  const float inv = static_cast<float>(1.0 / std::sqrt(s));
-  for (int64_t i = 0; i < n; ++i) v[i] *= inv;
-}
-
 model::ModelSpec summarize_blip2(const model::Blip2Spec& b) {
   model::ModelSpec s;
   s.path = b.path;
@@ -144,8 +136,8 @@ ImageRows Encoder::encode_pixel_rows(const float* pixels, int64_t n_images) cons
     float* row = out.rows.row(r);
     std::copy_n(e.features.row(r), fd, row);
     std::copy_n(e.query_embeds.row(r), sd, row + fd);
-    normalize_span(row, fd);  // already unit length from the model; kept exact after the copy
-    normalize_span(row + fd, sd);
+    normalize_in_place({row, static_cast<size_t>(fd)});  // unit length from the model; kept exact after the copy
+    normalize_in_place({row + fd, static_cast<size_t>(sd)});
   }
   return out;
 }
@@ -164,7 +156,7 @@ std::vector<float> Encoder::image_query_row(const float* rows, int64_t n_rows, d
   for (int64_t r = 0; r < n_rows; ++r)
     for (int k = 0; k < slots_.feature_dim; ++k) mean[static_cast<size_t>(k)] += rows[r * dim + k];
   for (int k = 0; k < slots_.feature_dim; ++k) out[static_cast<size_t>(k)] = static_cast<float>(mean[static_cast<size_t>(k)]);
-  normalize_span(out.data(), slots_.feature_dim);
+  normalize_in_place({out.data(), static_cast<size_t>(slots_.feature_dim)});
   return out;
 }
 

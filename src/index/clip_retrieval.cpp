@@ -18,18 +18,6 @@ using detail::Stmt;
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-namespace {
-
-void normalize(float* v, int dim) {
-  double sum = 0;
-  for (int i = 0; i < dim; ++i) sum += double(v[i]) * v[i];
-  if (sum <= 0) return;
-  const float inv = static_cast<float>(1.0 / std::sqrt(sum));
-  for (int i = 0; i < dim; ++i) v[i] *= inv;
-}
-
-}  // namespace
-
 int64_t Store::export_clip_retrieval(const std::string& out_dir) const {
   const Impl& s = *impl_;
   if (s.manifest.vectors_per_item != 1)
@@ -48,7 +36,7 @@ int64_t Store::export_clip_retrieval(const std::string& out_dir) const {
   std::vector<float> row(static_cast<size_t>(dim));
   for (int64_t i = 0; i < n; ++i) {
     s.vectors->read_rows(s.live[static_cast<size_t>(i)].row, 1, row.data());
-    normalize(row.data(), dim);
+    normalize_in_place(row);
     detail::float_to_half_n(row.data(), halves.data() + i * dim, static_cast<size_t>(dim));
   }
   write_npy_raw((fs::path(out_dir) / "img_emb" / "img_emb_0.npy").string(), {n, dim}, "<f2",
@@ -109,7 +97,7 @@ int64_t Store::import_clip_retrieval(const std::string& dir) {
                                                    (arr.shape.size() == 2 ? " with " + std::to_string(arr.shape[1]) + " columns" : ""));
     std::vector<float> values = arr.as_floats();
     const int64_t n = arr.shape[0];
-    for (int64_t r = 0; r < n; ++r) normalize(values.data() + r * dim, dim);
+    for (int64_t r = 0; r < n; ++r) normalize_in_place({values.data() + r * dim, static_cast<size_t>(dim)});
 
     std::vector<NewItem> items(static_cast<size_t>(n));
     const fs::path meta_path = fs::path(dir) / "metadata" / ("metadata_" + std::to_string(number) + ".jsonl");

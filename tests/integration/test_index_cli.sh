@@ -124,7 +124,11 @@ check_recall "$WORK/recall_flat.json" Flat exact
 G2="$WORK/gallery2"
 mkdir -p "$G2"
 cp $(ls "$WORK"/world/images/train/*.png | head -24) "$G2/"
-"$CIR" index build --images "$G2" --model "$MODEL" --out "$WORK/hnsw" --index-key HNSW16 --quiet > /dev/null
+"$CIR" index build --images "$G2" --model "$MODEL" --out "$WORK/hnsw" --index-key HNSW16 --memory-budget 512MB \
+  --quiet > /dev/null
+grep -q '"memory_budget_bytes": 536870912' "$WORK/hnsw/manifest.json" || fail "--memory-budget 512MB not recorded"
+if "$CIR" index build --images "$G2" --model "$MODEL" --out "$WORK/bad-budget" --memory-budget 12parsecs \
+  > /dev/null 2>&1; then fail "--memory-budget 12parsecs accepted"; fi
 for color in red green blue yellow purple orange black white; do
   for shape in circle square triangle star hexagon cross; do
     for place in left right top bottom centre corner edge middle; do

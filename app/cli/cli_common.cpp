@@ -30,6 +30,7 @@ std::vector<std::string> read_texts(const std::string& path) {
   std::vector<std::string> texts;
   for (size_t i = 0; i < lines.size(); ++i) {
     if (lines[i].find_first_not_of(" \t") == std::string::npos) continue;
+    check_json_depth(lines[i], path + " line " + std::to_string(i + 1));
     const auto j = nlohmann::json::parse(lines[i], nullptr, false);
     if (j.is_string()) {
       texts.push_back(j.get<std::string>());

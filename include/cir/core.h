@@ -133,6 +133,19 @@ uint16_t float_to_bf16(float value);
 float bf16_to_float(uint16_t value);
 
 // ---------------------------------------------------------------------------------------------
+// Limits on outside data
+
+/// How deeply JSON from outside (request bodies, config files, sidecars, annotations) may nest.
+/// No format cir reads needs more than a few levels; the bound keeps recursive readers (ours and
+/// nlohmann's dump/compare) off the end of the stack.
+inline constexpr int kMaxJsonDepth = 256;
+
+/// Throws kInvalidArgument "<source>: JSON nested deeper than <max_depth> levels (the limit)"
+/// when arrays/objects in `text` nest deeper than `max_depth`. A byte scan (strings and escapes
+/// skipped); it does not validate the JSON otherwise.
+void check_json_depth(std::string_view text, std::string_view source, int max_depth = kMaxJsonDepth);
+
+// ---------------------------------------------------------------------------------------------
 // Threads
 
 /// Runs fn(i) for i in [0, n) on up to n_threads threads (0 = hardware concurrency).

@@ -196,8 +196,13 @@ struct Filter {
   std::string to_string() const;
 };
 
+/// How deeply filters may nest (NOT and parentheses in the expression language, must / should /
+/// must_not in JSON); deeper filters are refused with kInvalidArgument naming the limit.
+inline constexpr int kMaxFilterDepth = 64;
+
 /// Parses the CLI filter language (keywords case-insensitive). Throws kInvalidArgument naming the
-/// column, what was expected and what was found.
+/// column, what was expected and what was found, or that the filter nests deeper than
+/// kMaxFilterDepth.
 ///   filter    := [or_expr]                      (empty = all items)
 ///   or_expr   := and_expr { (OR | "||") and_expr }
 ///   and_expr  := unary { (AND | "&&") unary }
@@ -213,7 +218,8 @@ Filter parse_filter(std::string_view expression);
 /// Parses a Qdrant-style JSON filter: {"must": [...], "should": [...], "must_not": [...]} whose
 /// elements are nested filters or {"key": k, "match": {"value": v} | {"any": [...]} |
 /// {"except": [...]}} or {"key": k, "range": {"gt"|"gte"|"lt"|"lte": number, ...}}.
-/// Throws kInvalidArgument naming the JSON path of the offending element.
+/// Throws kInvalidArgument naming the JSON path of the offending element, or that the document
+/// nests deeper than the kMaxFilterDepth levels allow.
 Filter parse_filter_json(std::string_view json);
 
 // ---------------------------------------------------------------------------------------------

@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
 #include <mutex>
 
 #include "compose/caption_rules.h"
@@ -44,11 +43,11 @@ std::vector<std::string> string_list(const json& entry, const char* field, const
 }
 
 std::vector<CaptionEntry> parse_captions(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw Error(ErrorCode::kNotFound, "captions file '" + path + "' cannot be opened");
+  const std::string text = read_file_text(path);
+  check_json_depth(text, "captions file '" + path + "'");
   json root;
   try {
-    root = json::parse(in);
+    root = json::parse(text);
   } catch (const json::exception& e) {
     throw Error(ErrorCode::kCorrupt, "captions file '" + path + "': invalid JSON: " + e.what());
   }

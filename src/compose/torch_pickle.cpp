@@ -38,16 +38,25 @@ std::vector<int64_t> int_tuple(const P& v) {
 
 class Unpickler {
  public:
-// GCC 12 at -O3 reports p_ "used uninitialized" here once run() is inlined into the caller; the
-// member is initialised right here, so the warning is a false positive (it broke -Werror builds).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
   Unpickler(const char* data, size_t size, caffe2::serialize::PyTorchStreamReader& reader)
-      : p_(data), end_(data + size), reader_(reader) {}
-#pragma GCC diagnostic pop
+      : begin_(data), p_(data), end_(data + size), reader_(reader) {}
 
+  // Every failure names the byte of data.pkl it happened at (callers add the file).
   P run() {
+    try {
+      return run_opcodes();
+    } catch (const Error& e) {
+      throw Error(e.code(), "data.pkl at byte " + std::to_string(offset()) + ": " + e.what());
+    } catch (const std::out_of_range&) {
+      throw Error(ErrorCode::kCorrupt, "data.pkl at byte " + std::to_string(offset()) +
+                                           ": a memo reference to a slot that was never stored");
+    }
+  }
+
+ private:
+  size_t offset() const { return static_cast<size_t>(p_ - begin_); }
+
+  P run_opcodes() {
     while (true) {
       const uint8_t op = byte();
       switch (op) {
@@ -89,14 +98,11 @@ class Unpickler {
         case 'b': pop(); break;  // BUILD: object state (OrderedDict _metadata, ...) is not needed
         case '.': return pop();
         default:
-          throw Error(ErrorCode::kCorrupt, "unsupported pickle opcode 0x" + hex(op) + " at byte " + std::to_string(p_ - begin_ - 1));
+          throw Error(ErrorCode::kCorrupt, "unsupported pickle opcode 0x" + hex(op));
       }
     }
   }
 
-  const char* begin_ = p_;
-
- private:
   static std::string hex(uint8_t b) {
     const char* d = "0123456789abcdef";
     return std::string{d[b >> 4], d[b & 15]};
@@ -166,6 +172,7 @@ class Unpickler {
     return v;
   }
 
+  const char* begin_;  // declared before p_: members initialise in declaration order
   const char* p_;
   const char* end_;
   caffe2::serialize::PyTorchStreamReader& reader_;

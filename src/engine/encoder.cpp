@@ -21,7 +21,9 @@ constexpr int kBlip2ContextLength = 32;  // LAVIS max_txt_len
 bool is_blip2_config(const fs::path& config) {
   std::error_code ec;
   if (!fs::is_regular_file(config, ec)) return false;
-  const auto j = nlohmann::json::parse(read_file_text(config.string()), nullptr, false);
+  const std::string text = read_file_text(config.string());
+  check_json_depth(text, "'" + config.string() + "'");
+  const auto j = nlohmann::json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return false;  // the CLIP loader reports bad JSON
   if (j.contains("qformer_config")) return true;
   return j.contains("model_type") && j["model_type"].is_string() && j["model_type"].get<std::string>() == "blip-2";

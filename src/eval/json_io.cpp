@@ -9,6 +9,7 @@ namespace cir::eval::detail {
 
 Json load_json_file(const std::string& path) {
   const std::string text = read_file_text(path);
+  check_json_depth(text, path);
   try {
     return Json::parse(text);
   } catch (const Json::parse_error& e) {
@@ -26,6 +27,7 @@ std::vector<JsonLine> load_jsonl_file(const std::string& path) {
   while (std::getline(stream, line)) {
     ++line_number;
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    check_json_depth(line, path + ": line " + std::to_string(line_number));
     try {
       lines.push_back({line_number, Json::parse(line)});
     } catch (const Json::parse_error& e) {

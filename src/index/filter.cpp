@@ -86,6 +86,16 @@ bool is_range(Condition::Op op) {
   return op == Condition::Op::kLt || op == Condition::Op::kLe || op == Condition::Op::kGt || op == Condition::Op::kGe;
 }
 
+// Error messages quote the user's filter; a request may carry kilobytes of it, so quotes are cut
+// at 120 bytes (on a UTF-8 character boundary, so the message stays valid UTF-8).
+std::string shorten(std::string_view text) {
+  constexpr size_t kMaxQuoted = 120;
+  if (text.size() <= kMaxQuoted) return std::string(text);
+  size_t cut = kMaxQuoted;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+  return std::string(text.substr(0, cut)) + "... (" + std::to_string(text.size()) + " bytes)";
+}
+
 // ---------------------------------------------------------------------------------------------
 // Expression language
 
@@ -109,11 +119,31 @@ class Parser {
 
  private:
   [[noreturn]] void fail(const std::string& expected, const Token& found) const {
-    std::string got = found.kind == Token::kEnd ? "end of input" : "'" + found.text + "'";
-    throw Error(ErrorCode::kInvalidArgument, "filter '" + std::string(expr_) + "': at column " +
+    std::string got = found.kind == Token::kEnd ? "end of input" : "'" + shorten(found.text) + "'";
+    throw Error(ErrorCode::kInvalidArgument, "filter '" + shorten(expr_) + "': at column " +
                                                  std::to_string(found.column) + ": expected " + expected +
                                                  ", found " + got);
   }
+
+  // Each NOT and each parenthesis nests one level of recursion here and in the tree's
+  // evaluation, printing and destruction; a hostile filter ('(' x 8,000 or '!' x 30,000 in a
+  // 16 KB request) would otherwise exhaust the stack. The guard counts the levels open.
+  class NestingGuard {
+   public:
+    NestingGuard(Parser& parser, const Token& at) : parser_(parser) {
+      if (++parser_.depth_ > kMaxFilterDepth)
+        throw Error(ErrorCode::kInvalidArgument,
+                    "filter '" + shorten(parser_.expr_) + "': at column " + std::to_string(at.column) +
+                        ": nested deeper than " + std::to_string(kMaxFilterDepth) +
+                        " levels of NOT and parentheses (the limit)");
+    }
+    ~NestingGuard() { --parser_.depth_; }
+    NestingGuard(const NestingGuard&) = delete;
+    NestingGuard& operator=(const NestingGuard&) = delete;
+
+   private:
+    Parser& parser_;
+  };
 
   void tokenize() {
     size_t i = 0;
@@ -203,11 +233,11 @@ class Parser {
 
   Filter parse_unary() {
     if (peek().kind == Token::kBang || peek_keyword("NOT")) {
-      next();
+      NestingGuard guard(*this, next());
       return Filter::negate(parse_unary());
     }
     if (peek().kind == Token::kLParen) {
-      next();
+      NestingGuard guard(*this, next());
       Filter inner = parse_or();
       if (peek().kind != Token::kRParen) fail("')'", peek());
       next();
@@ -273,6 +303,7 @@ class Parser {
   std::string_view expr_;
   std::vector<Token> tokens_;
   size_t pos_ = 0;
+  int depth_ = 0;  // NOT / '(' levels open (NestingGuard)
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -465,9 +496,20 @@ std::string Filter::to_string() const {
 Filter parse_filter(std::string_view expression) { return Parser(expression).parse(); }
 
 Filter parse_filter_json(std::string_view text) {
+  // A filter level is two JSON levels ({"must": [ ... ]}) and a condition adds up to three
+  // ({"match": {"any": [ ... ]}}); deeper documents are refused while parsing, before the
+  // recursive reader below (or nlohmann's recursive dump) ever sees them.
+  constexpr int kMaxJsonDepth = 2 * kMaxFilterDepth + 4;
+  const json::parser_callback_t bound_depth = [](int depth, json::parse_event_t, json&) {
+    if (depth > kMaxJsonDepth)
+      throw Error(ErrorCode::kInvalidArgument, "filter JSON: nested deeper than " + std::to_string(kMaxJsonDepth) +
+                                                   " levels (the limit; " + std::to_string(kMaxFilterDepth) +
+                                                   " levels of must/should/must_not)");
+    return true;
+  };
   json j;
   try {
-    j = json::parse(text);
+    j = json::parse(text.begin(), text.end(), bound_depth);
   } catch (const json::exception& e) {
     throw Error(ErrorCode::kInvalidArgument, std::string("filter is not valid JSON: ") + e.what());
   }

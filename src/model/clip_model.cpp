@@ -116,6 +116,8 @@ std::unique_ptr<ClipModel> ClipModel::load(const std::string& path, const ModelO
       hf_names = impl->spec.format == "hf";
       source = detail::open_safetensors_source(impl->spec.weights_file);
     }
+    // The config's sizes are checked against the tensors before the net is allocated from them.
+    detail::check_sizes_against_weights(impl->spec, *source, hf_names);
     impl->net = detail::ClipNet(impl->spec);
     impl->spec.n_parameters = detail::load_weights(*impl->net, *source, hf_names);
     source.reset();

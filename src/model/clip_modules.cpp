@@ -294,6 +294,14 @@ void validate_spec(const ModelSpec& spec) {
   }
 }
 
+void validate_spec_of(const ModelSpec& spec, const std::string& source) {
+  try {
+    validate_spec(spec);
+  } catch (const Error& e) {
+    throw Error(e.code(), "'" + source + "': " + e.what());
+  }
+}
+
 ClipNetImpl::ClipNetImpl(const ModelSpec& spec) : spec_(spec) {
   validate_spec(spec);
   const Activation act = parse_activation(spec.activation);

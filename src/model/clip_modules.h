@@ -176,6 +176,9 @@ TORCH_MODULE(ClipNet);
 /// Checks a spec's sizes (positive, widths divisible by heads, image_size divisible by the
 /// patch or by 32 for ResNets, ...). Throws kModel naming the field.
 void validate_spec(const ModelSpec& spec);
+/// validate_spec with the checkpoint named in the message (config divisibility errors and the
+/// like point at the file they came from).
+void validate_spec_of(const ModelSpec& spec, const std::string& source);
 
 /// A fresh ClipNet with OpenAI's initialisation (CLIP.initialize_parameters), seeded by `seed`,
 /// float32, in training mode. Use it to train a small CLIP from scratch.

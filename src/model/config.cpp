@@ -143,7 +143,7 @@ ModelSpec read_hf_spec(const std::string& dir) {
   check_layer_norm_eps(vision);
   spec.preprocess = read_hf_preprocess((fs::path(dir) / "preprocessor_config.json").string(), spec.image_size);
   spec.weights_file = find_hf_weights(dir);
-  validate_spec(spec);
+  validate_spec_of(spec, (fs::path(dir) / "config.json").string());
   return spec;
 }
 
@@ -233,7 +233,7 @@ ModelSpec read_open_clip_spec(const std::string& dir) {
                                                "cir reads open_clip_model.safetensors: convert the checkpoint");
     throw Error(ErrorCode::kNotFound, "'" + dir + "' has open_clip_config.json but no open_clip_model.safetensors");
   }
-  validate_spec(spec);
+  validate_spec_of(spec, (fs::path(dir) / "open_clip_config.json").string());
   return spec;
 }
 

@@ -15,6 +15,7 @@ namespace cir::model::detail {
 /// read_file_text reports them).
 inline nlohmann::json parse_json_file(const std::string& path) {
   const std::string text = read_file_text(path);
+  check_json_depth(text, "'" + path + "'");
   try {
     return nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception& e) {

@@ -68,6 +68,11 @@ std::vector<HfRule> hf_rules(const ModelSpec& spec);
 /// Returns the number of parameters loaded.
 int64_t load_weights(ClipNetImpl& net, const WeightSource& source, bool hf_names);
 
+/// Compares the config's tower sizes (layer counts, vocab, context, widths, patch grid) with the
+/// checkpoint's tensor shapes before anything is allocated from them. Throws kModel naming the
+/// file, the config field and both values.
+void check_sizes_against_weights(const ModelSpec& spec, const WeightSource& source, bool hf_names);
+
 /// "[a, b, c]" for messages.
 std::string shape_text(const std::vector<int64_t>& shape);
 

@@ -94,6 +94,8 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
     data_offset_ = 8 + header_len;
     const uint64_t data_size = file_size - data_offset_;
     json header;
+    check_json_depth(std::string_view(reinterpret_cast<const char*>(map_ + 8), data_offset_ - 8),
+                     "'" + path + "' header");
     try {
       header = json::parse(reinterpret_cast<const char*>(map_ + 8), reinterpret_cast<const char*>(map_ + data_offset_));
     } catch (const json::exception& e) {

@@ -184,7 +184,7 @@ ModelSpec spec_from_torchscript(const std::string& path, const WeightSource& sou
   if (spec.text_heads == 0) spec.text_heads = 1;
   if (spec.vision_heads == 0) spec.vision_heads = 1;
   spec.preprocess.image_size = spec.image_size;
-  validate_spec(spec);
+  validate_spec_of(spec, path);
   return spec;
 }
 

@@ -48,8 +48,10 @@ class SafetensorsSource final : public WeightSource {
   void open_sharded(const std::string& index_path) {
     using nlohmann::json;
     json doc;
+    const std::string text = read_file_text(index_path);
+    check_json_depth(text, "'" + index_path + "'");
     try {
-      doc = json::parse(read_file_text(index_path));
+      doc = json::parse(text);
     } catch (const json::exception& e) {
       throw Error(ErrorCode::kCorrupt, "'" + index_path + "' is not valid JSON: " + e.what());
     }

@@ -74,6 +74,7 @@ class Fields {
 };
 
 json parse_json(const std::string& text, const std::string& context) {
+  check_json_depth(text, context);
   try {
     return json::parse(text);
   } catch (const json::parse_error& e) {

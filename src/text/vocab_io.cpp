@@ -28,6 +28,7 @@ std::string read_existing_file(const std::string& path, const char* what) {
 }
 
 nlohmann::json parse_json(const std::string& text, const std::string& source) {
+  check_json_depth(text, source);
   try {
     return nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception& e) {

@@ -219,8 +219,10 @@ std::unordered_map<std::string, int32_t> read_vocab_txt(const std::string& path)
 
 json read_json_object(const std::string& path) {
   json j;
+  const std::string text = read_file_text(path);
+  check_json_depth(text, "'" + path + "'");
   try {
-    j = json::parse(read_file_text(path));
+    j = json::parse(text);
   } catch (const json::exception& e) {
     throw Error(ErrorCode::kCorrupt, "'" + path + "' is not valid JSON: " + e.what());
   }

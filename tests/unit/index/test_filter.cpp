@@ -80,6 +80,49 @@ TEST(IndexFilter, RejectsBadExpressionsWithPositions) {
   EXPECT_NE(parse_error("a NOT = 1").find("IN after NOT"), std::string::npos);
 }
 
+std::string repeat(const std::string& piece, int n) {
+  std::string out;
+  for (int i = 0; i < n; ++i) out += piece;
+  return out;
+}
+
+// A Qdrant filter nested `depth` levels through `clause` around one condition.
+std::string nested_json(const std::string& clause, int depth) {
+  return repeat("{\"" + clause + "\":[", depth) + R"({"key":"color","match":{"value":"red"}})" + repeat("]}", depth);
+}
+
+// The audit's remote crash: these overflowed the stack (SIGSEGV) before the depth bound.
+TEST(IndexFilter, RefusesHostileNestingWithTheLimitNamed) {
+  const std::string limit = std::to_string(kMaxFilterDepth);
+  for (const std::string& expr : {repeat("(", 8000) + "color=red" + repeat(")", 8000), repeat("!", 30000) + "color=red",
+                                  repeat("NOT ", 30000) + "color=red"}) {
+    const std::string message = parse_error(expr);
+    EXPECT_NE(message.find("nested deeper than " + limit), std::string::npos) << message.substr(0, 300);
+    EXPECT_LT(message.size(), 400u) << "the message quotes a shortened filter";
+  }
+  for (const char* clause : {"must", "must_not", "should"}) {
+    try {
+      parse_filter_json(nested_json(clause, 10000));
+      ADD_FAILURE() << clause << " nested 10,000 deep was accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+      EXPECT_NE(std::string(e.what()).find("nested deeper than"), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(IndexFilter, NestingUpToTheLimitParses) {
+  const int n = kMaxFilterDepth;
+  Filter f = parse_filter(repeat("(", n) + "color=red" + repeat(")", n));
+  EXPECT_EQ(f.kind, Filter::Kind::kCondition);
+  f = parse_filter(repeat("NOT ", n) + "color=red");
+  EXPECT_EQ(parse_filter(f.to_string()).to_string(), f.to_string());
+  EXPECT_NE(parse_error(repeat("NOT ", n + 1) + "color=red").find("nested deeper"), std::string::npos);
+  // Flat breadth is not depth: a long AND chain stays fine.
+  EXPECT_EQ(parse_filter("a=1" + repeat(" AND a=1", 5000)).children.size(), 5001u);
+  EXPECT_EQ(parse_filter_json(nested_json("must_not", n)).kind, Filter::Kind::kNot);
+}
+
 TEST(IndexFilter, ToStringRoundTrips) {
   for (const char* expr : {"color=red AND size>=3 AND shape IN (circle, square)", "NOT (a=1 OR b<2.5)",
                            "\"two words\"=\"x y\" OR k EXISTS", "code=\"42\" AND n NOT IN (1, 2)"}) {

@@ -242,6 +242,45 @@ TEST_F(HfConfigTest, MissingSectionsAndWrongTypes) {
   expect_error([&] { ClipModel::load(tmp.str()); }, ErrorCode::kModel, "expected [768", "default width vs weights");
 }
 
+// The audit's case: a config claiming huge towers reached 5.6 GB before failing. Sizes are now
+// checked against the checkpoint's tensor headers before the net is allocated.
+TEST_F(HfConfigTest, HugeTowersAreRefusedBeforeAllocating) {
+  json doc = config;
+  doc["text_config"]["num_hidden_layers"] = 1000000;
+  write_file_atomic(tmp.str("config.json"), doc.dump());
+  expect_error([&] { ClipModel::load(tmp.str()); }, ErrorCode::kModel, "text layers = 1000000", "a million text layers");
+  doc = config;
+  doc["vision_config"]["num_hidden_layers"] = 1000000;
+  write_file_atomic(tmp.str("config.json"), doc.dump());
+  expect_error([&] { ClipModel::load(tmp.str()); }, ErrorCode::kModel, "vision layers = 1000000", "a million vision layers");
+  doc = config;
+  doc["text_config"]["hidden_size"] = 1 << 16;
+  doc["text_config"]["intermediate_size"] = 1 << 18;
+  doc["text_config"]["num_attention_heads"] = 1 << 10;
+  write_file_atomic(tmp.str("config.json"), doc.dump());
+  expect_error([&] { ClipModel::load(tmp.str()); }, ErrorCode::kModel, "token_embedding", "a 65536-wide text tower");
+  doc = config;
+  doc["text_config"]["vocab_size"] = 1 << 24;
+  write_file_atomic(tmp.str("config.json"), doc.dump());
+  expect_error([&] { ClipModel::load(tmp.str()); }, ErrorCode::kModel, "vocab_size", "a 16M-token vocabulary");
+}
+
+// Config errors found when the model is built name the checkpoint, not just the field.
+TEST_F(HfConfigTest, SpecErrorsNameTheModel) {
+  json doc = config;
+  doc["text_config"]["num_attention_heads"] = 7;
+  write_file_atomic(tmp.str("config.json"), doc.dump());
+  expect_error([&] { ClipModel::load(tmp.str()); }, ErrorCode::kModel, tmp.str(), "text width not divisible by heads");
+}
+
+// Nesting far beyond any real config is refused before a recursive reader sees it.
+TEST_F(HfConfigTest, DeeplyNestedConfigIsRefused) {
+  const std::string deep = std::string(200000, '[') + std::string(200000, ']');
+  write_file_atomic(tmp.str("config.json"), "{\"model_type\": \"clip\", \"text_config\": " + deep + "}");
+  expect_error([&] { model::read_model_spec(tmp.str()); }, ErrorCode::kInvalidArgument, "nested deeper than",
+               "200,000 nested arrays");
+}
+
 TEST_F(HfConfigTest, PreprocessorConfig) {
   write_file_atomic(tmp.str("config.json"), config.dump());
   json pre = json::parse(read_file_text(fixture_path("fixtures/clip/vit/hf/preprocessor_config.json")));

@@ -125,6 +125,10 @@ class ConnectionStream : public httplib::Stream {
  private:
   enum class Phase { kIdle, kHeaders, kBody };
 
+  CutReason deadline_reason() const {
+    return phase_ == Phase::kHeaders ? CutReason::kHeaderTimeout : CutReason::kBodyTimeout;
+  }
+
   ssize_t cut(CutReason reason) {
     context_.cut = reason;
     context_.close_after_response = true;
@@ -134,16 +138,18 @@ class ConnectionStream : public httplib::Stream {
   // One recv into the buffer, waiting at most the idle timeout and never past the deadline.
   ssize_t fill() {
     milliseconds wait = limits_.read_idle_timeout;
+    bool waiting_for_deadline = false;  // the phase deadline comes before the idle timeout
     if (phase_ != Phase::kIdle) {
-      const auto left = std::chrono::duration_cast<milliseconds>(deadline_ - Clock::now());
-      if (left.count() <= 0) return cut(phase_ == Phase::kHeaders ? CutReason::kHeaderTimeout : CutReason::kBodyTimeout);
+      const auto left = std::chrono::ceil<milliseconds>(deadline_ - Clock::now());
+      if (left.count() <= 0) return cut(deadline_reason());
+      waiting_for_deadline = left <= wait;
       wait = std::min(wait, left);
     }
     const int ready = poll_for(sock_, POLLIN, wait);
     if (ready <= 0) {
-      if (phase_ != Phase::kIdle && Clock::now() >= deadline_)
-        return cut(phase_ == Phase::kHeaders ? CutReason::kHeaderTimeout : CutReason::kBodyTimeout);
-      context_.close_after_response = true;  // silent past the idle timeout
+      // Decided by which wait ran out, not by re-reading the clock: poll may wake a little early.
+      if (ready == 0 && waiting_for_deadline) return cut(deadline_reason());
+      context_.close_after_response = true;  // silent past the idle timeout, or a poll error
       return -1;
     }
     ssize_t n;

@@ -214,6 +214,36 @@ TEST_F(HttpTest, ConnectionsPerAddressAreCapped) {
   b.close();
 }
 
+// More open connections than --max-connections in total: the extra one hears 503 with
+// Retry-After (the refusal threads answer it even though every connection slot is taken).
+TEST_F(HttpTest, ConnectionsInTotalAreCapped) {
+  PrivateServer srv(index_->index, [](server::ServerOptions& o) {
+    o.max_connections = 2;
+    o.max_connections_per_ip = 0;
+  });
+  const std::string probe = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+  RawSocket a(srv.port()), b(srv.port());
+  ASSERT_TRUE(a.send_all(probe));
+  EXPECT_EQ(status_line(a.read_response()), "HTTP/1.1 200 OK");
+  ASSERT_TRUE(b.send_all(probe));
+  EXPECT_EQ(status_line(b.read_response()), "HTTP/1.1 200 OK");
+  RawSocket c(srv.port());
+  c.send_all(probe);
+  const std::string refused = c.read_response();
+  EXPECT_EQ(status_line(refused), "HTTP/1.1 503 Service Unavailable") << refused;
+  EXPECT_NE(refused.find("Retry-After: 1"), std::string::npos) << refused;
+  a.close();  // a freed slot admits the next connection
+  httplib::Client later("127.0.0.1", srv.port());
+  later.set_keep_alive(false);
+  bool admitted = false;
+  for (int i = 0; i < 50 && !admitted; ++i) {
+    auto res = later.Get("/healthz");
+    admitted = res && res->status == 200;
+    if (!admitted) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(admitted);
+}
+
 // Keep-alive responses must not wait for delayed ACKs: the server's end of a connection has
 // TCP_NODELAY (httplib 0.11.4 leaves Nagle on; headers and body go out in two send() calls).
 TEST_F(HttpTest, AcceptedSocketsHaveTcpNoDelay) {

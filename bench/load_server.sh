@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Bounded load test of `cir serve` on loopback with wrk: QPS and p50/p99 latency for searches whose
 # reference is a gallery id (stored vector reused: text encoding + search) and an uploaded image
-# (decode + image encoding + text encoding + search), at 1 and 8 concurrent clients.
-# Prints one JSON row per case (same fields as bench/bench_util.h emit_row).
+# (decode + image encoding + text encoding + search), at 1 and 8 concurrent clients; then
+# keep-alive against Connection: close, side by side, for /healthz (16 clients) and gallery-id
+# searches (8 clients): keep-alive must not be slower (Nagle + delayed ACK once cost ~40 ms per
+# keep-alive response). Prints one JSON row per case (same fields as bench/bench_util.h emit_row).
 #
 # Usage: bench/load_server.sh [CIR_BINARY] [MODEL_DIR] [SECONDS_PER_CASE]
 set -euo pipefail
@@ -42,11 +44,14 @@ printf '{"query":{"reference":{"id":"%s"},"text":"add a red circle"},"limit":20}
 printf '{"query":{"reference":{"image":"%s"},"text":"add a red circle"},"limit":20}' "$(base64 -w0 "$REF_FILE")" >"$WORK/upload.json"
 
 cat >"$WORK/post.lua" <<'LUA'
-local f = assert(io.open(os.getenv("CIR_BODY"), "rb"))
-wrk.method = "POST"
-wrk.body = f:read("*a")
-f:close()
-wrk.headers["Content-Type"] = "application/json"
+if os.getenv("CIR_BODY") then
+  local f = assert(io.open(os.getenv("CIR_BODY"), "rb"))
+  wrk.method = "POST"
+  wrk.body = f:read("*a")
+  f:close()
+  wrk.headers["Content-Type"] = "application/json"
+end
+if os.getenv("CIR_CLOSE") == "1" then wrk.headers["Connection"] = "close" end
 function done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format('WRK {"requests": %d, "seconds": %.3f, "p50_ms": %.3f, "p99_ms": %.3f, "mean_ms": %.3f, "errors": %d, "non_2xx": %d}\n',
@@ -56,6 +61,16 @@ end
 LUA
 
 COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+# emit_row CASE-FIELDS-JSON WRK-ROW: one JSON row with the common fields.
+emit_row() {
+  node -e '
+    const extra = JSON.parse(process.argv[1]), r = JSON.parse(process.argv[2]);
+    const row = Object.assign({bench: "server_load", commit: process.argv[3], machine: process.argv[4],
+                               gallery_items: Number(process.argv[5])}, extra,
+                              {qps: +(r.requests / r.seconds).toFixed(2), p50_ms: r.p50_ms, p99_ms: r.p99_ms,
+                               mean_ms: r.mean_ms, requests: r.requests, errors: r.errors, non_2xx: r.non_2xx});
+    console.log(JSON.stringify(row));' "$1" "$2" "$COMMIT" "$MACHINE" "$N_ITEMS"
+}
 MACHINE="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //') x$(nproc)"
 for reference in gallery upload; do
   for clients in 1 8; do
@@ -64,12 +79,22 @@ for reference in gallery upload; do
     CIR_BODY="$WORK/$reference.json" wrk -t1 -c1 -d2s -s "$WORK/post.lua" "${URL}v1/indexes/shapes/search" >/dev/null
     row=$(CIR_BODY="$WORK/$reference.json" wrk -t"$threads" -c"$clients" -d"${SECONDS_PER_CASE}s" --timeout 30s \
             -s "$WORK/post.lua" "${URL}v1/indexes/shapes/search" | sed -n 's/^WRK //p')
-    node -e '
-      const r = JSON.parse(process.argv[1]);
-      const row = {bench: "server_load", commit: process.argv[2], machine: process.argv[3], reference: process.argv[4],
-                   clients: Number(process.argv[5]), gallery_items: Number(process.argv[6]), limit: 20,
-                   qps: +(r.requests / r.seconds).toFixed(2), p50_ms: r.p50_ms, p99_ms: r.p99_ms, mean_ms: r.mean_ms,
-                   requests: r.requests, errors: r.errors, non_2xx: r.non_2xx};
-      console.log(JSON.stringify(row));' "$row" "$COMMIT" "$MACHINE" "$reference" "$clients" "$N_ITEMS"
+    emit_row "{\"reference\": \"$reference\", \"clients\": $clients, \"limit\": 20}" "$row"
+  done
+done
+
+# Keep-alive vs Connection: close on the same routes and client counts.
+for route in healthz search; do
+  clients=$([ "$route" = healthz ] && echo 16 || echo 8)
+  for connection in keep-alive close; do
+    close=$([ "$connection" = close ] && echo 1 || echo 0)
+    if [ "$route" = healthz ]; then
+      row=$(CIR_CLOSE=$close wrk -t2 -c"$clients" -d"${SECONDS_PER_CASE}s" --timeout 30s -s "$WORK/post.lua" \
+              "${URL}healthz" | sed -n 's/^WRK //p')
+    else
+      row=$(CIR_CLOSE=$close CIR_BODY="$WORK/gallery.json" wrk -t2 -c"$clients" -d"${SECONDS_PER_CASE}s" --timeout 30s \
+              -s "$WORK/post.lua" "${URL}v1/indexes/shapes/search" | sed -n 's/^WRK //p')
+    fi
+    emit_row "{\"route\": \"$route\", \"connection\": \"$connection\", \"clients\": $clients}" "$row"
   done
 done

@@ -36,7 +36,8 @@ void register_serve_command(CLI::App& app) {
   cmd->add_option("--index", args->indexes, "name=DIR of an index to serve (repeatable)")->required();
   cmd->add_option("--host", args->options.host, "address to listen on")->capture_default_str();
   cmd->add_option("--port", args->options.port, "port (0 = any free port)")->capture_default_str();
-  cmd->add_option("--threads", args->options.threads, "HTTP worker threads (0 = cores)")->capture_default_str();
+  cmd->add_option("--threads", args->options.threads, "requests doing index/model work at once (0 = cores)")
+      ->capture_default_str();
   cmd->add_option("--encoder-threads", args->options.encoder_threads, "threads per model call (0 = default)");
   cmd->add_option("--model", args->options.model, "model override for every index (default: the manifest's)");
   cmd->add_option("--queries", args->options.queries_file, "shapes-world queries/<split>.jsonl: mark ground truth");
@@ -44,6 +45,28 @@ void register_serve_command(CLI::App& app) {
   cmd->add_option("--max-body-mb", args->max_body_mb, "largest request body (MB)")->capture_default_str();
   cmd->add_option("--max-image-pixels", args->options.max_image_pixels, "largest image accepted (pixels)")->capture_default_str();
   cmd->add_option("--max-limit", args->options.max_limit, "largest limit per query")->capture_default_str();
+  cmd->add_option("--max-batch", args->options.max_batch, "most searches per batch / items per upload")->capture_default_str();
+  cmd->add_option("--max-texts", args->options.max_texts, "most texts (text + negative_text) per query")->capture_default_str();
+  cmd->add_option("--max-text-bytes", args->options.max_text_bytes, "longest text (bytes)")->capture_default_str();
+  cmd->add_option("--max-ids", args->options.max_ids, "most ids in exclude_ids, candidate_ids, /metadata, DELETE")
+      ->capture_default_str();
+  cmd->add_option("--max-json-depth", args->options.max_json_depth, "deepest JSON nesting of a request body")
+      ->capture_default_str();
+  cmd->add_option("--max-connections", args->options.max_connections, "open connections served at once")
+      ->capture_default_str();
+  cmd->add_option("--max-connections-per-ip", args->options.max_connections_per_ip,
+                  "open connections per client address (0 = no cap, e.g. behind a proxy)")
+      ->capture_default_str();
+  cmd->add_option("--header-timeout", args->options.header_timeout_seconds, "seconds for a request's headers to arrive")
+      ->capture_default_str();
+  cmd->add_option("--body-timeout", args->options.body_timeout_seconds, "seconds for a request's body to arrive")
+      ->capture_default_str();
+  cmd->add_option("--request-timeout", args->options.request_timeout_seconds,
+                  "seconds a request may wait for a work slot before 503")
+      ->capture_default_str();
+  cmd->add_option("--shutdown-timeout", args->options.shutdown_timeout_seconds,
+                  "seconds in-flight requests get after SIGTERM before the process exits")
+      ->capture_default_str();
   cmd->add_option("--thumbnail-size", args->options.thumbnail_size, "thumbnail longest side (px)")->capture_default_str();
   cmd->callback([args] { run_serve(*args); });
 }

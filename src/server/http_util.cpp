@@ -23,11 +23,31 @@ int status_for_error(ErrorCode code) {
   return 500;
 }
 
-namespace {
-
 json error_body(std::string_view code, const std::string& message) {
   return {{"error", {{"code", code}, {"message", message}}}};
 }
+
+namespace {
+
+// Holds one of ServerImpl::work_slots for the lifetime of a kWork request.
+class WorkSlot {
+ public:
+  explicit WorkSlot(ServerImpl& s) : slots_(*s.work_slots) {
+    const auto wait = std::chrono::seconds(s.options.request_timeout_seconds);
+    if (!slots_.try_acquire_for(wait)) {
+      s.metrics.record_rejection("busy");
+      throw Error(ErrorCode::kIo, "server busy: no work slot freed within " + std::to_string(s.options.request_timeout_seconds) +
+                                      " s (--request-timeout; " + std::to_string(s.options.threads) +
+                                      " requests run at once, --threads); retry later");
+    }
+  }
+  ~WorkSlot() { slots_.release(); }
+  WorkSlot(const WorkSlot&) = delete;
+  WorkSlot& operator=(const WorkSlot&) = delete;
+
+ private:
+  std::counting_semaphore<>& slots_;
+};
 
 double ms_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -59,10 +79,12 @@ IndexHandle& ServerImpl::index(const std::string& name) {
   throw Error(ErrorCode::kNotFound, "no index named '" + name + "' (served: " + names + ")");
 }
 
-Handler guarded(ServerImpl& s, const std::string& route, Handler handler) {
-  return [&s, route, handler = std::move(handler)](const httplib::Request& req, httplib::Response& res) {
+Handler guarded(ServerImpl& s, const std::string& route, Handler handler, RouteCost cost) {
+  return [&s, route, cost, handler = std::move(handler)](const httplib::Request& req, httplib::Response& res) {
     const auto t0 = std::chrono::steady_clock::now();
     try {
+      std::optional<WorkSlot> slot;
+      if (cost == RouteCost::kWork) slot.emplace(s);
       handler(req, res);
     } catch (const Error& e) {
       send_json(res, error_body(error_code_name(e.code()), e.what()), status_for_error(e.code()));
@@ -80,8 +102,32 @@ void send_json(httplib::Response& res, const json& body, int status) {
   res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
 }
 
-json parse_json_body(const httplib::Request& req) {
+int json_nesting_depth(std::string_view text, int limit) {
+  int depth = 0, deepest = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size() && deepest <= limit; ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') ++i;  // the escaped character cannot end the string
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
+json parse_json_body(const httplib::Request& req, int max_depth) {
   if (req.body.empty()) throw Error(ErrorCode::kInvalidArgument, "request body is empty; expected a JSON object");
+  // Before parsing: the parser is iterative, but everything that walks the parsed document
+  // (dump, filter conversion, field readers) recurses, so depth is bounded at the door.
+  if (json_nesting_depth(req.body, max_depth) > max_depth)
+    throw Error(ErrorCode::kInvalidArgument, "request body nests arrays/objects deeper than " + std::to_string(max_depth) +
+                                                 " levels, the limit (--max-json-depth)");
   try {
     return json::parse(req.body);
   } catch (const json::parse_error& e) {
@@ -107,6 +153,63 @@ std::vector<uint8_t> decode_base64(std::string_view text, const std::string& fie
   }
   if (out.empty()) throw Error(ErrorCode::kInvalidArgument, "'" + field + "' is empty");
   return out;
+}
+
+bool is_valid_utf8(std::string_view text) {
+  size_t i = 0;
+  while (i < text.size()) {
+    const auto lead = static_cast<unsigned char>(text[i]);
+    size_t n_cont;  // continuation bytes after the lead byte
+    uint32_t cp;
+    if (lead < 0x80) n_cont = 0, cp = lead;
+    else if ((lead & 0xE0) == 0xC0) n_cont = 1, cp = lead & 0x1F;
+    else if ((lead & 0xF0) == 0xE0) n_cont = 2, cp = lead & 0x0F;
+    else if ((lead & 0xF8) == 0xF0) n_cont = 3, cp = lead & 0x07;
+    else return false;
+    if (i + n_cont >= text.size() && n_cont > 0) return false;
+    for (size_t k = 1; k <= n_cont; ++k) {
+      const auto c = static_cast<unsigned char>(text[i + k]);
+      if ((c & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (c & 0x3F);
+    }
+    // Overlong forms, surrogates and values past U+10FFFF are not UTF-8 either.
+    static constexpr uint32_t kSmallest[] = {0, 0x80, 0x800, 0x10000};
+    if (cp < kSmallest[n_cont] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += n_cont + 1;
+  }
+  return true;
+}
+
+std::string encode_base64url(std::string_view bytes) {
+  static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::string out;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (unsigned char c : bytes) {
+    acc = (acc << 8) | c;
+    bits += 8;
+    while (bits >= 6) {
+      bits -= 6;
+      out += kAlphabet[(acc >> bits) & 63];
+    }
+  }
+  if (bits > 0) out += kAlphabet[(acc << (6 - bits)) & 63];
+  return out;
+}
+
+void put_id(json& row, const std::string& key, const std::string& id) {
+  row[key] = id;
+  if (!is_valid_utf8(id)) row[key + "_b64"] = encode_base64url(id);
+}
+
+std::string id_from_json(const json& v, const std::string& field) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_object() && v.size() == 1 && v.contains("b64") && v["b64"].is_string()) {
+    const auto bytes = decode_base64(v["b64"].get<std::string>(), field + ".b64");
+    return std::string(bytes.begin(), bytes.end());
+  }
+  throw Error(ErrorCode::kInvalidArgument, "'" + field + "' must be an id string or {\"b64\": \"...\"} (found " +
+                                               std::string(v.type_name()) + ")");
 }
 
 std::vector<uint8_t> image_bytes_from_url(const std::string& url, const std::string& field) {

@@ -32,6 +32,11 @@ void Metrics::record_request(const std::string& route, int status, double ms) {
   latency_[route].observe(ms);
 }
 
+void Metrics::record_rejection(const std::string& reason) {
+  std::lock_guard lock(mutex_);
+  ++rejections_[reason];
+}
+
 void Metrics::record_stages(const engine::QueryTimings& t) {
   std::lock_guard lock(mutex_);
   stages_["decode"].observe(t.decode);
@@ -49,6 +54,9 @@ std::string Metrics::render() const {
          "# TYPE cir_http_requests_total counter\n";
   for (const auto& [key, n] : requests_)
     out << "cir_http_requests_total{route=\"" << key.first << "\",status=\"" << key.second << "\"} " << n << "\n";
+  out << "# HELP cir_http_rejected_total Requests and connections refused by a limit, by reason.\n"
+         "# TYPE cir_http_rejected_total counter\n";
+  for (const auto& [reason, n] : rejections_) out << "cir_http_rejected_total{reason=\"" << reason << "\"} " << n << "\n";
   out << "# HELP cir_http_request_duration_ms Request latency by route template (milliseconds).\n"
          "# TYPE cir_http_request_duration_ms histogram\n";
   for (const auto& [route, h] : latency_) render_histogram(out, "cir_http_request_duration_ms", "route", route, h);

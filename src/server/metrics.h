@@ -29,6 +29,9 @@ class Metrics {
   void record_request(const std::string& route, int status, double ms);
   /// The stage timings of one query batch (QueryTimings is per batch).
   void record_stages(const engine::QueryTimings& t);
+  /// A request or connection refused before a handler ran, by a fixed `reason` label
+  /// (body_too_large, header_timeout, connection_cap_total, busy, ...).
+  void record_rejection(const std::string& reason);
   /// Prometheus text exposition (version 0.0.4).
   std::string render() const;
 
@@ -37,6 +40,7 @@ class Metrics {
   std::map<std::pair<std::string, int>, uint64_t> requests_;
   std::map<std::string, Histogram> latency_;
   std::map<std::string, Histogram> stages_;
+  std::map<std::string, uint64_t> rejections_;
 };
 
 }  // namespace cir::server

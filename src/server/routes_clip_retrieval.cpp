@@ -39,7 +39,12 @@ engine::QueryRequest knn_request(const json& body, const ServerOptions& options)
   if (!r.reference.bytes.empty()) check_image_pixels(r.reference.bytes, options.max_image_pixels, "image");
   if (r.reference.empty() && r.texts.empty())
     throw Error(ErrorCode::kInvalidArgument, "knn-service needs 'text', 'image', 'image_url' or 'embedding_input'");
-  if (body.contains("method") && body["method"].is_string()) r.method = body["method"].get<std::string>();
+  check_texts(r.texts, {}, options, "");
+  if (body.contains("method") && !body["method"].is_null()) {
+    if (!body["method"].is_string()) throw Error(ErrorCode::kInvalidArgument, "'method' must be a string");
+    r.method = body["method"].get<std::string>();
+  }
+  check_method(r.method);  // the same 400 as the v1 route
   r.k = 40;
   if (body.contains("num_images") && body["num_images"].is_number_integer())
     r.k = static_cast<int>(std::clamp<int64_t>(body["num_images"].get<int64_t>(), 1, options.max_limit));
@@ -49,16 +54,16 @@ engine::QueryRequest knn_request(const json& body, const ServerOptions& options)
 json knn_row(const IndexHandle& h, const engine::QueryHit& hit) {
   json row = {{"id", hit.id},
               {"similarity", hit.score},
-              {"image_path", hit.external_id},
               {"url", item_url(h.name, hit.external_id, "image")},
               {"caption", hit.caption}};
+  put_id(row, "image_path", hit.external_id);
   for (const auto& [k, v] : hit.metadata)
     if (!row.contains(k)) row[k] = meta_to_json(v);
   return row;
 }
 
 void handle_knn(ServerImpl& s, const httplib::Request& req, httplib::Response& res) {
-  const json body = parse_json_body(req);
+  const json body = parse_json_body(req, s.options.max_json_depth);
   if (!body.is_object()) throw Error(ErrorCode::kInvalidArgument, "knn-service body must be a JSON object");
   IndexHandle& h = chosen_index(s, body);
   const auto results = h.engine->query_batch({knn_request(body, s.options)});
@@ -72,9 +77,12 @@ void handle_knn(ServerImpl& s, const httplib::Request& req, httplib::Response& r
 }
 
 void handle_metadata(ServerImpl& s, const httplib::Request& req, httplib::Response& res) {
-  const json body = parse_json_body(req);
+  const json body = parse_json_body(req, s.options.max_json_depth);
   if (!body.is_object() || !body.contains("ids") || !body["ids"].is_array())
     throw Error(ErrorCode::kInvalidArgument, "metadata body must be {\"ids\": [...], \"indice_name\": ...}");
+  if (static_cast<int64_t>(body["ids"].size()) > s.options.max_ids)
+    throw Error(ErrorCode::kInvalidArgument, "'ids' lists " + std::to_string(body["ids"].size()) + " ids; the limit is " +
+                                                 std::to_string(s.options.max_ids) + " (--max-ids)");
   IndexHandle& h = chosen_index(s, body);
   json out = json::array();
   for (const auto& id : body["ids"]) {
@@ -82,7 +90,7 @@ void handle_metadata(ServerImpl& s, const httplib::Request& req, httplib::Respon
     const auto rec = h.engine->store().get_item(id.get<int64_t>());
     if (!rec || rec->removed) continue;
     json meta = item_payload(rec->caption, rec->metadata);
-    meta["image_path"] = rec->external_id;
+    put_id(meta, "image_path", rec->external_id);
     meta["url"] = item_url(h.name, rec->external_id, "image");
     meta["caption"] = rec->caption;
     out.push_back({{"id", rec->id}, {"metadata", std::move(meta)}});
@@ -99,7 +107,7 @@ void install_clip_retrieval_routes(ServerImpl& s) {
                json names = json::array();
                for (const auto& [name, h] : s.indexes) names.push_back(name);
                send_json(res, names);
-             }));
+             }, RouteCost::kLight));
 }
 
 }  // namespace cir::server

@@ -42,12 +42,13 @@ std::string file_of(const IndexHandle& h, const index::ItemRecord& rec) {
 }
 
 json item_json(const IndexHandle& h, const index::ItemRecord& rec) {
-  return {{"id", rec.external_id},
-          {"internal_id", rec.id},
-          {"payload", item_payload(rec.caption, rec.metadata)},
-          {"added_at", rec.added_at},
-          {"thumbnail_url", item_url(h.name, rec.external_id, "thumbnail")},
-          {"image_url", item_url(h.name, rec.external_id, "image")}};
+  json out = {{"internal_id", rec.id},
+              {"payload", item_payload(rec.caption, rec.metadata)},
+              {"added_at", rec.added_at},
+              {"thumbnail_url", item_url(h.name, rec.external_id, "thumbnail")},
+              {"image_url", item_url(h.name, rec.external_id, "image")}};
+  put_id(out, "id", rec.external_id);
+  return out;
 }
 
 image::ImageU8 thumbnail_of(const image::ImageU8& img, int size) {
@@ -65,9 +66,10 @@ std::string thumbnail_bytes(const IndexHandle& h, const index::ItemRecord& rec, 
   const fs::path cached = fs::path(h.thumbnails_dir) / name;
   std::error_code ec;
   if (fs::is_regular_file(cached, ec)) return read_file_text(cached.string());
-  image::DecodeOptions decode;
-  decode.max_pixels = options.max_image_pixels;
-  const auto bytes = image::encode_jpeg(thumbnail_of(image::decode_image_file(file_of(h, rec), decode), options.thumbnail_size), 85);
+  // The file is one the index accepted, so it decodes under the limits ingestion used (the
+  // default DecodeOptions), not the smaller --max-image-pixels meant for client uploads: a
+  // gallery image between the two would otherwise have no thumbnail.
+  const auto bytes = image::encode_jpeg(thumbnail_of(image::decode_image_file(file_of(h, rec)), options.thumbnail_size), 85);
   std::string out(bytes.begin(), bytes.end());
   try {
     fs::create_directories(h.thumbnails_dir);
@@ -131,6 +133,15 @@ std::map<std::string, index::MetaValue> payload_metadata(const json& item) {
   return out;
 }
 
+// A string field of an uploaded item; a present field of another type is the client's mistake.
+std::string optional_string(const json& item, const char* key) {
+  if (!item.contains(key) || item[key].is_null()) return "";
+  if (!item[key].is_string())
+    throw Error(ErrorCode::kInvalidArgument, std::string("'items[].") + key + "' must be a string (found " +
+                                                 item[key].type_name() + ")");
+  return item[key].get<std::string>();
+}
+
 // Decodes, encodes and stores one upload; the file name is derived from the content hash, never
 // from the request.
 index::NewItem prepare_upload(IndexHandle& h, const json& item, const ServerOptions& options, std::vector<float>& feature) {
@@ -156,9 +167,9 @@ index::NewItem prepare_upload(IndexHandle& h, const json& item, const ServerOpti
   out.content_hash = hash;
   out.size_bytes = static_cast<int64_t>(bytes.size());
   out.mtime = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-  if (item.contains("caption") && item["caption"].is_string()) out.caption = item["caption"].get<std::string>();
+  out.caption = optional_string(item, "caption");
   out.metadata = payload_metadata(item);
-  if (item.contains("filename") && item["filename"].is_string()) out.metadata["filename"] = item["filename"].get<std::string>();
+  if (const std::string name = optional_string(item, "filename"); !name.empty()) out.metadata["filename"] = name;
   if (!rows.norms.empty()) out.metadata[kNormKey] = rows.norms[0];
   out.n_vectors = rows.vectors_per_image;
   return out;
@@ -172,9 +183,12 @@ void require_writable(const ServerImpl& s) {
 void handle_upload(ServerImpl& s, const httplib::Request& req, httplib::Response& res) {
   require_writable(s);
   IndexHandle& h = s.index(req.matches[1]);
-  const json body = parse_json_body(req);
+  const json body = parse_json_body(req, s.options.max_json_depth);
   const json list = body.is_object() && body.contains("items") ? body["items"] : json::array({body});
   if (!list.is_array() || list.empty()) throw Error(ErrorCode::kInvalidArgument, "'items' must be a non-empty array");
+  if (static_cast<int64_t>(list.size()) > s.options.max_batch)
+    throw Error(ErrorCode::kInvalidArgument, "'items' holds " + std::to_string(list.size()) + " items; the limit is " +
+                                                 std::to_string(s.options.max_batch) + " per upload (--max-batch)");
   std::lock_guard lock(h.upload_mutex);
   std::vector<std::vector<float>> features(list.size());
   std::vector<index::NewItem> items;
@@ -190,13 +204,34 @@ void handle_upload(ServerImpl& s, const httplib::Request& req, httplib::Response
   send_json(res, {{"items", std::move(out)}, {"count", h.engine->store().count()}}, 201);
 }
 
+// After an item is removed: its uploaded file (uploads are the server's own copies; gallery files
+// belong to the user and stay) and its cached thumbnails. Failures are logged, not fatal: the
+// item is already gone from the index.
+void remove_item_files(const IndexHandle& h, const index::ItemRecord& rec) {
+  std::error_code ec;
+  if (rec.external_id.rfind(kUploadPrefix, 0) == 0)
+    if (const auto file = item_file(h, rec)) {
+      fs::remove(*file, ec);
+      if (ec) log(LogLevel::kWarn, "uploaded file " + *file + " not removed: " + ec.message());
+    }
+  const std::string prefix = std::to_string(rec.id) + "-";
+  if (!fs::is_directory(h.thumbnails_dir, ec)) return;
+  for (const auto& entry : fs::directory_iterator(h.thumbnails_dir, ec))
+    if (entry.path().filename().string().rfind(prefix, 0) == 0) fs::remove(entry.path(), ec);
+}
+
 void handle_delete(ServerImpl& s, const httplib::Request& req, httplib::Response& res) {
   require_writable(s);
   IndexHandle& h = s.index(req.matches[1]);
-  const json body = parse_json_body(req);
-  const auto ids = string_list(body, "ids");
+  const json body = parse_json_body(req, s.options.max_json_depth);
+  const auto ids = id_list(body, "ids", s.options.max_ids);
   if (ids.empty()) throw Error(ErrorCode::kInvalidArgument, "'ids' must list the external ids to remove");
+  std::lock_guard lock(h.upload_mutex);  // an upload of the same bytes must not race the file removal
+  std::vector<index::ItemRecord> before;
+  for (const auto& id : ids)
+    if (auto rec = h.engine->store().find_by_external_id(id); rec && !rec->removed) before.push_back(*rec);
   const int64_t removed = h.engine->store().remove_by_external_ids(ids);
+  for (const auto& rec : before) remove_item_files(h, rec);
   send_json(res, {{"removed", removed}, {"count", h.engine->store().count()}});
 }
 
@@ -207,10 +242,11 @@ void install_item_routes(ServerImpl& s) {
   auto wrap = [&s](const char* route, void (*fn)(ServerImpl&, const httplib::Request&, httplib::Response&)) {
     return guarded(s, route, [&s, fn](const auto& req, auto& res) { fn(s, req, res); });
   };
-  // The suffix routes come first: an external id may itself contain '/'.
-  s.http.Get(items + "/(.+)/image", wrap("/v1/indexes/{index}/items/{id}/image", handle_image));
-  s.http.Get(items + "/(.+)/thumbnail", wrap("/v1/indexes/{index}/items/{id}/thumbnail", handle_thumbnail));
-  s.http.Get(items + "/(.+)", wrap("/v1/indexes/{index}/items/{id}", handle_get));
+  // The suffix routes come first: an external id may itself contain '/'. [\s\S] rather than '.',
+  // which std::regex never matches against '\n' or '\r' (ids may contain both).
+  s.http.Get(items + R"(/([\s\S]+)/image)", wrap("/v1/indexes/{index}/items/{id}/image", handle_image));
+  s.http.Get(items + R"(/([\s\S]+)/thumbnail)", wrap("/v1/indexes/{index}/items/{id}/thumbnail", handle_thumbnail));
+  s.http.Get(items + R"(/([\s\S]+))", wrap("/v1/indexes/{index}/items/{id}", handle_get));
   s.http.Get(items, wrap("/v1/indexes/{index}/items", handle_list));
   s.http.Post(items, wrap("/v1/indexes/{index}/items", handle_upload));
   s.http.Delete(items, wrap("/v1/indexes/{index}/items", handle_delete));

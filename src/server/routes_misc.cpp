@@ -59,10 +59,10 @@ void serve_asset(httplib::Response& res, const std::string& path) {
 void install_misc_routes(ServerImpl& s) {
   s.http.Get("/healthz", guarded(s, "/healthz", [&s](const auto&, auto& res) {
                send_json(res, {{"status", "ok"}, {"indexes", s.indexes.size()}});
-             }));
+             }, RouteCost::kLight));
   s.http.Get("/metrics", guarded(s, "/metrics", [&s](const auto&, auto& res) {
                res.set_content(s.metrics.render(), "text/plain; version=0.0.4");
-             }));
+             }, RouteCost::kLight));
   s.http.Get("/v1/indexes", guarded(s, "/v1/indexes", [&s](const auto&, auto& res) {
                json list = json::array();
                for (const auto& [name, h] : s.indexes) list.push_back(index_summary(*h));
@@ -70,16 +70,16 @@ void install_misc_routes(ServerImpl& s) {
                                {"writable", s.options.writable},
                                {"methods", compose::method_names()},
                                {"ground_truth_queries", s.ground_truth.size()}});
-             }));
+             }, RouteCost::kLight));
   s.http.Get(R"(/v1/indexes/([^/]+))", guarded(s, "/v1/indexes/{index}", [&s](const auto& req, auto& res) {
                IndexHandle& h = s.index(req.matches[1]);
                json out = index_summary(h);
                out["fields"] = metadata_fields(h);
                send_json(res, out);
              }));
-  s.http.Get("/", guarded(s, "/", [](const auto&, auto& res) { serve_asset(res, "index.html"); }));
+  s.http.Get("/", guarded(s, "/", [](const auto&, auto& res) { serve_asset(res, "index.html"); }, RouteCost::kLight));
   s.http.Get(R"(/(index\.html|app\.js|style\.css))",
-             guarded(s, "/{asset}", [](const auto& req, auto& res) { serve_asset(res, req.matches[1]); }));
+             guarded(s, "/{asset}", [](const auto& req, auto& res) { serve_asset(res, req.matches[1]); }, RouteCost::kLight));
 }
 
 }  // namespace cir::server

@@ -9,7 +9,7 @@ constexpr const char* kIndexPattern = R"(/v1/indexes/([^/]+))";
 
 void handle_search(ServerImpl& s, const httplib::Request& req, httplib::Response& res) {
   IndexHandle& h = s.index(req.matches[1]);
-  const SearchCall call = parse_search_body(parse_json_body(req), s.options);
+  const SearchCall call = parse_search_body(parse_json_body(req, s.options.max_json_depth), s.options);
   const auto results = h.engine->query_batch({call.request});
   s.metrics.record_stages(results.at(0).took_ms);
   send_json(res, search_response(h, call, results.at(0), s.ground_truth));
@@ -17,14 +17,15 @@ void handle_search(ServerImpl& s, const httplib::Request& req, httplib::Response
 
 void handle_batch(ServerImpl& s, const httplib::Request& req, httplib::Response& res) {
   IndexHandle& h = s.index(req.matches[1]);
-  const json body = parse_json_body(req);
+  const json body = parse_json_body(req, s.options.max_json_depth);
   const json* list = &body;
   if (body.is_object() && body.contains("searches")) list = &body["searches"];
   if (!list->is_array() || list->empty())
     throw Error(ErrorCode::kInvalidArgument, "batch body must be a non-empty array of searches (or {\"searches\": [...]})");
   if (static_cast<int>(list->size()) > s.options.max_batch)
-    throw Error(ErrorCode::kResourceExhausted, "batch of " + std::to_string(list->size()) + " searches; the limit is " +
-                                                   std::to_string(s.options.max_batch));
+    throw Error(ErrorCode::kInvalidArgument, "'searches' holds " + std::to_string(list->size()) +
+                                                 " searches; the limit is " + std::to_string(s.options.max_batch) +
+                                                 " per batch (--max-batch)");
   std::vector<SearchCall> calls;
   std::vector<engine::QueryRequest> requests;
   for (const auto& item : *list) {

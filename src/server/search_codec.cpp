@@ -58,6 +58,23 @@ std::string method_option_value(const std::string& key, const json& v) {
   return s;
 }
 
+}  // namespace
+
+// Texts are tokenised and encoded one by one: the count and length bound a request's work.
+void check_texts(const std::vector<std::string>& texts, const std::vector<std::string>& negative, const ServerOptions& o,
+                 const std::string& prefix) {
+  if (static_cast<int64_t>(texts.size() + negative.size()) > o.max_texts)
+    throw Error(ErrorCode::kInvalidArgument, "'" + prefix + "text' and '" + prefix + "negative_text' hold " +
+                                                 std::to_string(texts.size() + negative.size()) + " texts; the limit is " +
+                                                 std::to_string(o.max_texts) + " per query (--max-texts)");
+  for (const auto* list : {&texts, &negative})
+    for (const auto& t : *list)
+      if (static_cast<int64_t>(t.size()) > o.max_text_bytes)
+        throw Error(ErrorCode::kInvalidArgument, "'" + prefix + (list == &texts ? "text" : "negative_text") +
+                                                     "' has a text of " + std::to_string(t.size()) + " bytes; the limit is " +
+                                                     std::to_string(o.max_text_bytes) + " (--max-text-bytes)");
+}
+
 // An unknown method is the caller's mistake (400), not a missing resource.
 void check_method(const std::string& method) {
   const auto names = compose::method_names();
@@ -67,15 +84,36 @@ void check_method(const std::string& method) {
   throw Error(ErrorCode::kInvalidArgument, "'query.method': unknown method '" + method + "' (known: " + known + ")");
 }
 
+std::vector<std::string> id_list(const json& body, const std::string& field, int max_ids) {
+  if (!body.contains(field) || body[field].is_null()) return {};
+  const json& v = body[field];
+  if (v.is_string() || v.is_object()) return {id_from_json(v, field)};
+  if (!v.is_array()) bad(field, "an id or an array of ids", v);
+  if (static_cast<int64_t>(v.size()) > max_ids)
+    throw Error(ErrorCode::kInvalidArgument, "'" + field + "' lists " + std::to_string(v.size()) + " ids; the limit is " +
+                                                 std::to_string(max_ids) + " (--max-ids)");
+  std::vector<std::string> out;
+  out.reserve(v.size());
+  for (const auto& x : v) out.push_back(id_from_json(x, field + "[]"));
+  return out;
+}
+
+namespace {
+
 void parse_reference(const json& ref, const ServerOptions& options, engine::ReferenceImage& out) {
   if (ref.is_string()) {  // shorthand: a gallery id
     out.gallery_id = ref.get<std::string>();
     return;
   }
-  if (!ref.is_object()) bad("query.reference", "an object {id | image | image_url | embedding}", ref);
+  if (!ref.is_object()) bad("query.reference", "an object {id | id_b64 | image | image_url | embedding}", ref);
   int n_set = 0;
   if (ref.contains("id") && !ref["id"].is_null()) {
-    out.gallery_id = string_field(ref, "id", "query.reference.id");
+    out.gallery_id = id_from_json(ref["id"], "query.reference.id");
+    ++n_set;
+  }
+  if (ref.contains("id_b64") && !ref["id_b64"].is_null()) {  // an id that is not UTF-8 (see put_id)
+    const auto bytes = decode_base64(string_field(ref, "id_b64", "query.reference.id_b64"), "query.reference.id_b64");
+    out.gallery_id.assign(bytes.begin(), bytes.end());
     ++n_set;
   }
   if (ref.contains("image") && !ref["image"].is_null()) {
@@ -92,7 +130,8 @@ void parse_reference(const json& ref, const ServerOptions& options, engine::Refe
     out.embedding = float_list(ref["embedding"], "query.reference.embedding");
     ++n_set;
   }
-  if (n_set > 1) throw Error(ErrorCode::kInvalidArgument, "'query.reference' must set exactly one of id, image, image_url, embedding");
+  if (n_set > 1)
+    throw Error(ErrorCode::kInvalidArgument, "'query.reference' must set exactly one of id, id_b64, image, image_url, embedding");
   if (!out.bytes.empty()) check_image_pixels(out.bytes, options.max_image_pixels, "query.reference.image");
 }
 
@@ -101,6 +140,7 @@ void parse_query(const json& q, const ServerOptions& options, engine::QueryReque
   if (q.contains("reference") && !q["reference"].is_null()) parse_reference(q["reference"], options, r.reference);
   r.texts = string_list(q, "text");
   r.negative_texts = string_list(q, "negative_text");
+  check_texts(r.texts, r.negative_texts, options, "query.");
   if (q.contains("method") && !q["method"].is_null()) r.method = string_field(q, "method", "query.method");
   check_method(r.method);
   if (q.contains("method_options")) {
@@ -170,8 +210,8 @@ SearchCall parse_search_body(const json& body, const ServerOptions& options) {
     r.score_threshold = body["score_threshold"].get<float>();
   }
   parse_filter(body, r);
-  r.exclude_ids = string_list(body, "exclude_ids");
-  r.candidate_ids = string_list(body, "candidate_ids");
+  r.exclude_ids = id_list(body, "exclude_ids", options.max_ids);
+  r.candidate_ids = id_list(body, "candidate_ids", options.max_ids);
   r.include_reference = !bool_field(body, "exclude_reference", "exclude_reference", true);
   parse_params(body, r);
   call.with_payload = bool_field(body, "with_payload", "with_payload", true);
@@ -188,11 +228,11 @@ json search_response(const IndexHandle& h, const SearchCall& call, const engine:
     gt = ground_truth.find(r.reference.gallery_id, r.texts[0]);
   json results = json::array();
   for (const auto& hit : result.hits) {
-    json row = {{"id", hit.external_id},
-                {"score", hit.score},
+    json row = {{"score", hit.score},
                 {"rank", hit.rank},
                 {"thumbnail_url", item_url(h.name, hit.external_id, "thumbnail")},
                 {"image_url", item_url(h.name, hit.external_id, "image")}};
+    put_id(row, "id", hit.external_id);
     if (call.with_payload) row["payload"] = item_payload(hit.caption, hit.metadata);
     if (call.with_vector) {
       const FloatMatrix v = h.engine->store().get_vectors({hit.id});

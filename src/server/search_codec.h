@@ -26,5 +26,14 @@ json search_response(const IndexHandle& h, const SearchCall& call, const engine:
 
 /// Texts of a field that may be a string or an array of strings ("" and absent give none).
 std::vector<std::string> string_list(const json& body, const std::string& field);
+/// Ids of a field holding one id or an array of ids (strings or {"b64": ...}, see put_id);
+/// kInvalidArgument naming the field when it lists more than `max_ids`.
+std::vector<std::string> id_list(const json& body, const std::string& field, int max_ids);
+/// kInvalidArgument (400) naming the known methods unless `method` is registered.
+void check_method(const std::string& method);
+/// kInvalidArgument when texts + negative texts exceed options.max_texts or one text
+/// exceeds options.max_text_bytes; messages name the fields `prefix` + "text" / "negative_text".
+void check_texts(const std::vector<std::string>& texts, const std::vector<std::string>& negative,
+                 const ServerOptions& options, const std::string& prefix);
 
 }  // namespace cir::server

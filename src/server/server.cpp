@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <strings.h>
 #include <filesystem>
 #include <iostream>
 #include <thread>
@@ -40,16 +41,78 @@ std::unique_ptr<IndexHandle> open_index(const std::string& name, const std::stri
   return h;
 }
 
-// Unknown routes and httplib-level failures (oversize body: 413; bad request line: 400) get the
-// same JSON error shape as handler errors.
+// The message and status of a request the connection layer cut short (transport.h).
+std::pair<int, std::string> cut_error(CutReason cut, const ServerOptions& o) {
+  switch (cut) {
+    case CutReason::kBodyTooLarge:
+      return {413, "request body exceeds the server's limit of " + std::to_string(o.max_body_bytes) +
+                       " bytes (--max-body-mb; chunked bodies are counted with their framing)"};
+    case CutReason::kHeaderTimeout:
+      return {408, "request headers did not arrive within " + std::to_string(o.header_timeout_seconds) +
+                       " s (--header-timeout)"};
+    case CutReason::kBodyTimeout:
+      return {408, "request body did not arrive within " + std::to_string(o.body_timeout_seconds) + " s (--body-timeout)"};
+    case CutReason::kNone: break;
+  }
+  return {400, "bad request"};
+}
+
+// Unknown routes and httplib-level failures (oversize body: 413; header/body deadline: 408;
+// bad request line: 400) get the same JSON error shape as handler errors.
 void install_error_handler(ServerImpl& s) {
-  s.http.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+  s.http.set_error_handler([&s](const httplib::Request& req, httplib::Response& res) {
+    ConnectionContext* connection = current_connection();
+    if (connection && connection->cut != CutReason::kNone) {
+      const auto [status, message] = cut_error(connection->cut, s.options);
+      res.set_header("Connection", "close");
+      send_json(res, error_body(status == 413 ? "resource_exhausted" : "invalid_argument", message), status);
+      return;
+    }
     if (!res.body.empty()) return;
     const char* code = res.status == 404 ? "not_found" : res.status == 413 ? "resource_exhausted" : "invalid_argument";
     std::string message = res.status == 404 ? "no route for " + req.method + " " + req.path
                           : res.status == 413 ? "request body exceeds the server's limit"
                                               : "bad request";
-    send_json(res, {{"error", {{"code", code}, {"message", message}}}}, res.status);
+    send_json(res, error_body(code, message), res.status);
+  });
+}
+
+// Refuses, before any body byte is read, bodies the server cannot bound or frame safely. The
+// connection is closed after the answer, since the unread body would be parsed as a request.
+httplib::Server::HandlerResponse refuse_body(ServerImpl& s, httplib::Response& res, int status, const char* code,
+                                             const std::string& message, const char* reason) {
+  s.metrics.record_rejection(reason);
+  if (ConnectionContext* connection = current_connection()) connection->close_after_response = true;
+  res.set_header("Connection", "close");
+  send_json(res, error_body(code, message), status);
+  return httplib::Server::HandlerResponse::Handled;
+}
+
+void install_body_checks(ServerImpl& s) {
+  const uint64_t limit = static_cast<uint64_t>(s.options.max_body_bytes);
+  s.http.set_pre_routing_handler([&s, limit](const httplib::Request& req, httplib::Response& res) {
+    using R = httplib::Server::HandlerResponse;
+    const bool has_length = req.has_header("Content-Length");
+    const bool has_encoding = req.has_header("Transfer-Encoding");
+    const bool chunked = strcasecmp(req.get_header_value("Transfer-Encoding").c_str(), "chunked") == 0;
+    if (has_encoding && (has_length || !chunked))
+      return refuse_body(s, res, 400, "invalid_argument",
+                         "Transfer-Encoding must be exactly 'chunked' and not combined with Content-Length", "bad_framing");
+    const std::string content_encoding = req.get_header_value("Content-Encoding");
+    if (!content_encoding.empty() && content_encoding != "identity")
+      // A compressed body would be inflated past every size limit (httplib decompresses it).
+      return refuse_body(s, res, 415, "unsupported",
+                         "compressed request bodies (Content-Encoding: " + content_encoding + ") are not accepted", "compressed_body");
+    if (has_length && req.get_header_value<uint64_t>("Content-Length") > limit)
+      return refuse_body(s, res, 413, "resource_exhausted",
+                         "request body of " + req.get_header_value("Content-Length") + " bytes exceeds the server's limit of " +
+                             std::to_string(limit) + " bytes (--max-body-mb)", "body_too_large");
+    // httplib would read a POST without either header until the client closes the connection.
+    const bool carries_body = req.method == "POST" || req.method == "PUT" || req.method == "PATCH";
+    if (carries_body && !has_length && !has_encoding)
+      return refuse_body(s, res, 411, "invalid_argument",
+                         "a request body needs Content-Length or Transfer-Encoding: chunked", "length_required");
+    return R::Unhandled;
   });
 }
 
@@ -60,6 +123,7 @@ void install_expect_handler(ServerImpl& s) {
   s.http.set_expect_100_continue_handler([limit](const httplib::Request& req, httplib::Response& res) {
     const uint64_t announced = req.get_header_value<uint64_t>("Content-Length");
     if (announced <= limit) return 100;
+    if (ConnectionContext* connection = current_connection()) connection->close_after_response = true;
     send_json(res,
               {{"error",
                 {{"code", "resource_exhausted"},
@@ -68,6 +132,20 @@ void install_expect_handler(ServerImpl& s) {
               413);
     return 413;
   });
+}
+
+TransportLimits transport_limits(const ServerOptions& o) {
+  using std::chrono::seconds;
+  TransportLimits t;
+  t.max_body_bytes = static_cast<uint64_t>(o.max_body_bytes);
+  t.max_connections = o.max_connections;
+  t.max_connections_per_ip = o.max_connections_per_ip;
+  t.header_timeout = seconds(o.header_timeout_seconds);
+  t.body_timeout = seconds(o.body_timeout_seconds);
+  t.read_idle_timeout = seconds(o.read_timeout_seconds);
+  t.write_timeout = seconds(o.write_timeout_seconds);
+  t.keep_alive_timeout = seconds(o.keep_alive_timeout_seconds);
+  return t;
 }
 
 }  // namespace
@@ -82,16 +160,15 @@ std::unique_ptr<Server> Server::create(const ServerOptions& options) {
   for (const auto& [name, dir] : options.indexes) impl->indexes[name] = open_index(name, dir, options);
   if (!options.queries_file.empty()) impl->ground_truth.load(options.queries_file);
   ServerImpl& s = *impl;
-  const int n_threads = options.threads > 0 ? options.threads : std::max(2, default_thread_count());
-  s.http.new_task_queue = [n_threads] { return new httplib::ThreadPool(static_cast<size_t>(n_threads)); };
-  s.http.set_payload_max_length(static_cast<size_t>(options.max_body_bytes));
-  s.http.set_read_timeout(options.read_timeout_seconds, 0);
-  s.http.set_write_timeout(options.write_timeout_seconds, 0);
+  s.options.threads = options.threads > 0 ? options.threads : std::max(2, default_thread_count());
+  s.work_slots = std::make_unique<std::counting_semaphore<>>(s.options.threads);
+  s.http.configure(transport_limits(s.options), &s.metrics);
   install_search_routes(s);
   install_item_routes(s);
   install_clip_retrieval_routes(s);
   install_misc_routes(s);
   install_error_handler(s);
+  install_body_checks(s);
   install_expect_handler(s);
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
@@ -109,11 +186,26 @@ int Server::bind() {
 
 void Server::run() {
   if (impl_->port == 0) bind();
-  impl_->http.listen_after_bind();
+  {
+    std::lock_guard lock(impl_->run_mutex);
+    impl_->running = true;
+  }
+  impl_->http.listen_after_bind();  // returns once every connection thread has finished
+  {
+    std::lock_guard lock(impl_->run_mutex);
+    impl_->running = false;
+  }
+  impl_->run_done.notify_all();
 }
 
 void Server::stop() {
   if (impl_ && impl_->http.is_running()) impl_->http.stop();
+}
+
+bool Server::shutdown(int grace_seconds) {
+  stop();
+  std::unique_lock lock(impl_->run_mutex);
+  return impl_->run_done.wait_for(lock, std::chrono::seconds(grace_seconds), [&] { return !impl_->running; });
 }
 
 int Server::port() const { return impl_->port; }
@@ -125,10 +217,16 @@ void serve(const ServerOptions& options) {
   std::signal(SIGTERM, on_signal);
   std::signal(SIGPIPE, SIG_IGN);
   std::atomic<bool> done{false};
-  // Signal handlers may only set a flag; this thread turns it into a graceful stop.
+  // Signal handlers may only set a flag; this thread turns it into a graceful stop with a
+  // deadline: a request still running after shutdown_timeout_seconds does not keep the process
+  // alive (committed store writes are durable; the batch in flight is lost).
   std::thread watcher([&] {
     while (!done.load() && g_signal.load() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    server->stop();
+    if (done.load()) return;
+    if (server->shutdown(options.shutdown_timeout_seconds)) return;
+    std::cerr << "cir serve: requests still in flight after " << options.shutdown_timeout_seconds
+              << " s (--shutdown-timeout); exiting" << std::endl;
+    std::_Exit(1);
   });
   std::cerr << "cir serve: listening on http://" << options.host << ":" << port << "/ (" << options.indexes.size()
             << " index(es))" << std::endl;

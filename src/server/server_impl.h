@@ -3,11 +3,14 @@
 
 #include <httplib.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <semaphore>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -16,6 +19,7 @@
 #include "cir/server.h"
 #include "ground_truth.h"
 #include "metrics.h"
+#include "transport.h"
 
 namespace cir::server {
 
@@ -41,8 +45,14 @@ class ServerImpl {
   std::map<std::string, std::unique_ptr<IndexHandle>> indexes;
   GroundTruth ground_truth;
   Metrics metrics;
-  httplib::Server http;
+  HttpServer http;
   int port = 0;
+  /// Requests doing index or model work at once (options.threads).
+  std::unique_ptr<std::counting_semaphore<>> work_slots;
+  /// run() has returned (Server::shutdown waits on it).
+  std::mutex run_mutex;
+  std::condition_variable run_done;
+  bool running = false;
 
   /// The named index; kNotFound listing the served ones.
   IndexHandle& index(const std::string& name);
@@ -50,14 +60,36 @@ class ServerImpl {
 
 using Handler = std::function<void(const httplib::Request&, httplib::Response&)>;
 
-/// Wraps a handler: maps exceptions to JSON errors (status_for_error) and records metrics under
+/// What a route costs: kWork routes (index or model access) wait for one of options.threads
+/// slots, kLight ones (health, metrics, listings, static pages) never wait.
+enum class RouteCost { kLight, kWork };
+
+/// Wraps a handler: takes a work slot for kWork routes (503 after request_timeout_seconds
+/// without one), maps exceptions to JSON errors (status_for_error) and records metrics under
 /// `route` (a fixed label, never the raw path, so label cardinality stays bounded).
-Handler guarded(ServerImpl& s, const std::string& route, Handler handler);
+Handler guarded(ServerImpl& s, const std::string& route, Handler handler, RouteCost cost = RouteCost::kWork);
 
 /// Writes `body` as application/json with `status`.
 void send_json(httplib::Response& res, const json& body, int status = 200);
-/// Parses the request body as JSON; kInvalidArgument (400) naming the parse error.
-json parse_json_body(const httplib::Request& req);
+/// {"error": {"code", "message"}}.
+json error_body(std::string_view code, const std::string& message);
+/// Parses the request body as JSON; kInvalidArgument (400) naming the parse error, or the
+/// nesting limit when the body nests arrays/objects deeper than `max_depth` (checked by a flat
+/// scan before parsing, so no recursive code ever sees a deeper document).
+json parse_json_body(const httplib::Request& req, int max_depth);
+/// Deepest array/object nesting of a JSON text (strings skipped); stops counting past `limit`.
+int json_nesting_depth(std::string_view text, int limit);
+
+/// Ids in JSON. A JSON string cannot carry bytes that are not UTF-8, so such an id is written as
+/// `key` (with U+FFFD replacements, for display) plus `key + "_b64"` (base64url of the exact
+/// bytes); requests give such an id as {"b64": "..."} wherever a string id is accepted.
+bool is_valid_utf8(std::string_view text);
+void put_id(json& row, const std::string& key, const std::string& id);
+/// An id from a request: a string, or {"b64": "<base64 or base64url>"}; kInvalidArgument naming
+/// `field` otherwise.
+std::string id_from_json(const json& v, const std::string& field);
+/// base64url without padding.
+std::string encode_base64url(std::string_view bytes);
 
 /// Decodes standard or URL-safe base64 (padding optional, whitespace ignored); kInvalidArgument
 /// naming `field` on bad input.

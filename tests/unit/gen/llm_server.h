@@ -3,6 +3,7 @@
 #pragma once
 
 #include <httplib.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -46,7 +48,9 @@ inline int free_local_port() {
 class LlmServer {
  public:
   /// `work_dir` holds the model, the server's log and its download cache.
-  LlmServer(std::string server_dir, std::string work_dir) : server_dir_(std::move(server_dir)), work_dir_(std::move(work_dir)) {
+  /// `concurrency`: model instances the server runs at once (inference-server's pool).
+  LlmServer(std::string server_dir, std::string work_dir, int concurrency = 2)
+      : server_dir_(std::move(server_dir)), work_dir_(std::move(work_dir)), concurrency_(std::to_string(concurrency)) {
     model_path_ = work_dir_ + "/tiny-llama.gguf";
     const std::string cmd = "node '" + server_dir_ + "/write_tiny_gguf.mjs' '" + model_path_ + "'";
     if (std::system(cmd.c_str()) != 0) throw std::runtime_error("could not write the test GGUF: " + cmd);
@@ -64,7 +68,7 @@ class LlmServer {
     posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
     const char* argv[] = {"node", script.c_str(), "--model", model_path_.c_str(), "--port", port_text.c_str(),
-                          "--cache-dir", cache.c_str(), "--concurrency", "2", nullptr};
+                          "--cache-dir", cache.c_str(), "--concurrency", concurrency_.c_str(), nullptr};
     const int rc = posix_spawnp(&pid_, "node", &actions, nullptr, const_cast<char* const*>(argv), environ);
     posix_spawn_file_actions_destroy(&actions);
     if (rc != 0) throw std::runtime_error("could not start node: " + std::string(strerror(rc)));
@@ -114,7 +118,7 @@ class LlmServer {
     return ss.str();
   }
 
-  std::string server_dir_, work_dir_, model_path_;
+  std::string server_dir_, work_dir_, concurrency_, model_path_;
   pid_t pid_ = -1;
   int port_ = 0;
 };

@@ -147,9 +147,9 @@ struct CaptionResult {
 struct CaptionerOptions {
   std::string preset = "seize";  ///< prompt preset: "seize" (multi-caption), "cirevl" (detailed)
   int n = 0;                     ///< captions per image; 0 = the preset's (seize 15, cirevl 1)
-  /// Left default-constructed, the preset's sampling is used (seize: t=1, top_p=0.9, 48 tokens;
-  /// cirevl: t=0, top_p=1, 64 tokens); otherwise it is sent as given (n comes from `n`). A seed
-  /// set here is mixed with each item_id (§6.6).
+  /// Left default-constructed (a seed aside), the preset's sampling is used (seize: t=1,
+  /// top_p=0.9, 48 tokens; cirevl: t=0, top_p=1, 64 tokens); otherwise it is sent as given (n
+  /// comes from `n`). A seed set here is the run seed, mixed with each item_id (§6.6).
   SamplingOptions sampling;
 };
 

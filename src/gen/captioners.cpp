@@ -46,10 +46,11 @@ Preset preset_named(const std::string& name) {
   return p;
 }
 
-bool is_default(const SamplingOptions& s) {
+// "Left default" ignores the seed: a run seed alone keeps the preset's sampling.
+bool is_default_apart_from_seed(const SamplingOptions& s) {
   const SamplingOptions d;
   return s.temperature == d.temperature && s.top_p == d.top_p && s.max_tokens == d.max_tokens && s.n == d.n &&
-         s.seed == d.seed && s.stop == d.stop && s.top_k == d.top_k && s.min_p == d.min_p;
+         s.stop == d.stop && s.top_k == d.top_k && s.min_p == d.min_p;
 }
 
 // §6.6: one 31-bit seed per (run seed, item); 31 bits because llama.cpp and JavaScript servers
@@ -74,8 +75,8 @@ class ProviderVlmCaptioner final : public Captioner {
   ProviderVlmCaptioner(std::shared_ptr<Provider> provider, const CaptionerOptions& options)
       : provider_(std::move(provider)), preset_name_(options.preset), preset_(preset_named(options.preset)) {
     n_ = options.n > 0 ? options.n : preset_.n;
-    sampling_ = is_default(options.sampling) ? preset_.sampling : options.sampling;
-    run_seed_ = sampling_.seed.value_or(0);
+    sampling_ = is_default_apart_from_seed(options.sampling) ? preset_.sampling : options.sampling;
+    run_seed_ = options.sampling.seed.value_or(0);
   }
 
   std::string key() const override {

@@ -547,6 +547,26 @@ TEST(GenCaptioners, SeizePresetAsksForFifteenAndTopsUpEmptySamples) {
   EXPECT_EQ(second["seed"].get<uint64_t>(), first["seed"].get<uint64_t>() + 1000);
 }
 
+TEST(GenCaptioners, RunSeedKeepsThePresetAndChangesItemSeeds) {
+  StubServer stub([](const httplib::Request& req, auto& res, int) {
+    std::vector<std::string> texts(static_cast<size_t>(json::parse(req.body).value("n", 1)), "a cat");
+    reply(res, 200, StubServer::chat_body(texts));
+  });
+  CaptionInput input;
+  input.item_id = "img-3";
+  input.image_bytes = {0x89, 'P', 'N', 'G', 0, 0};
+  CaptionerOptions options;
+  options.n = 2;
+  make_captioner("provider_vlm", open_provider(spec_for(stub)), options)->caption_batch({input});
+  options.sampling.seed = 99;
+  make_captioner("provider_vlm", open_provider(spec_for(stub)), options)->caption_batch({input});
+  const auto seen = stub.requests();
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[1].json()["top_p"], 0.9);  // still the seize preset
+  EXPECT_EQ(seen[1].json()["n"], 2);
+  EXPECT_NE(seen[0].json()["seed"], seen[1].json()["seed"]);
+}
+
 TEST(GenCaptioners, CirevlPresetUsesTheBlipPromptAndReportsFailures) {
   StubServer stub([](const auto&, auto& res, int) { reply(res, 200, StubServer::chat_body({""})); });
   CaptionerOptions options;

@@ -37,8 +37,8 @@ class GenLlm : public ::testing::Test {
   }
   void SetUp() override {
     if (!server_)
-      GTEST_SKIP() << "the npm LLM test server is not installed (run scripts/setup, or `npm ci --prefix tests/llm` "
-                      "with node on PATH)";
+      GTEST_SKIP() << "the npm LLM test server is not installed (run scripts/setup, or `npm ci --prefix "
+                      "tests/llm --omit=optional --ignore-scripts` with node on PATH)";
   }
 
   ProviderSpec spec(const std::string& cache_name = "") const {

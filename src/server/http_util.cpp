@@ -102,32 +102,11 @@ void send_json(httplib::Response& res, const json& body, int status) {
   res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
 }
 
-int json_nesting_depth(std::string_view text, int limit) {
-  int depth = 0, deepest = 0;
-  bool in_string = false;
-  for (size_t i = 0; i < text.size() && deepest <= limit; ++i) {
-    const char c = text[i];
-    if (in_string) {
-      if (c == '\\') ++i;  // the escaped character cannot end the string
-      else if (c == '"') in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      deepest = std::max(deepest, ++depth);
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return deepest;
-}
-
 json parse_json_body(const httplib::Request& req, int max_depth) {
   if (req.body.empty()) throw Error(ErrorCode::kInvalidArgument, "request body is empty; expected a JSON object");
   // Before parsing: the parser is iterative, but everything that walks the parsed document
   // (dump, filter conversion, field readers) recurses, so depth is bounded at the door.
-  if (json_nesting_depth(req.body, max_depth) > max_depth)
-    throw Error(ErrorCode::kInvalidArgument, "request body nests arrays/objects deeper than " + std::to_string(max_depth) +
-                                                 " levels, the limit (--max-json-depth)");
+  check_json_depth(req.body, "request body (limit set by --max-json-depth)", max_depth);
   try {
     return json::parse(req.body);
   } catch (const json::parse_error& e) {

@@ -74,11 +74,9 @@ void send_json(httplib::Response& res, const json& body, int status = 200);
 /// {"error": {"code", "message"}}.
 json error_body(std::string_view code, const std::string& message);
 /// Parses the request body as JSON; kInvalidArgument (400) naming the parse error, or the
-/// nesting limit when the body nests arrays/objects deeper than `max_depth` (checked by a flat
-/// scan before parsing, so no recursive code ever sees a deeper document).
+/// nesting limit when the body nests arrays/objects deeper than `max_depth` (checked by
+/// cir::check_json_depth before parsing, so no recursive code ever sees a deeper document).
 json parse_json_body(const httplib::Request& req, int max_depth);
-/// Deepest array/object nesting of a JSON text (strings skipped); stops counting past `limit`.
-int json_nesting_depth(std::string_view text, int limit);
 
 /// Ids in JSON. A JSON string cannot carry bytes that are not UTF-8, so such an id is written as
 /// `key` (with U+FFFD replacements, for display) plus `key + "_b64"` (base64url of the exact

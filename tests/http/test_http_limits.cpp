@@ -267,8 +267,9 @@ TEST_F(HttpTest, DeeplyNestedJsonIsRefused) {
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 400);
   EXPECT_NE(res->body.find("deeper than 64"), std::string::npos) << res->body;
-  EXPECT_EQ(server::json_nesting_depth(R"({"a": "[[[[{{{{", "b": [1, {"c": "\"]]"}]})", 64), 3);
-  EXPECT_EQ(server::json_nesting_depth(std::string(64, '[') + std::string(64, ']'), 64), 64);
+  EXPECT_NO_THROW(check_json_depth(R"({"a": "[[[[{{{{", "b": [1, {"c": "\"]]"}]})", "body", 3));
+  EXPECT_THROW(check_json_depth(R"({"a": "[[[[{{{{", "b": [1, {"c": "\"]]"}]})", "body", 2), Error);
+  EXPECT_NO_THROW(check_json_depth(std::string(64, '[') + std::string(64, ']'), "body", 64));
   // The shared /metadata and /knn-service routes apply the same limit.
   res = client().Post("/metadata", std::string(80, '[') + std::string(80, ']'), "application/json");
   ASSERT_TRUE(res);

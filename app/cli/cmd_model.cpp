@@ -1,4 +1,4 @@
-// `cir model info DIR`: what a checkpoint is (CLIP or BLIP-2), without running it.
+// `cir model info DIR`: what a checkpoint is (CLIP, BLIP-2 or SPRC), without running it.
 #include <iostream>
 #include <sstream>
 
@@ -90,9 +90,9 @@ nlohmann::json blip2_to_json(const model::Blip2Spec& s) {
   };
 }
 
-void print_blip2_human(const model::Blip2Spec& s) {
+void print_blip2_human(const model::Blip2Spec& s, const std::string& family = "blip2") {
   std::cout << "path:           " << s.path << "\n"
-            << "family/format:  blip2 / " << s.format << "\n"
+            << "family/format:  " << family << " / " << s.format << "\n"
             << "image tower:    eva_vit (width " << s.vision_width << ", " << s.vision_layers << " layers, "
             << s.vision_heads << " heads, MLP " << s.vision_mlp << ", " << s.image_size << " px, patch "
             << s.patch_size << ")\n"
@@ -104,6 +104,29 @@ void print_blip2_human(const model::Blip2Spec& s) {
             << "preprocessing:  " << preprocess_line(s.preprocess) << "\n"
             << "weights:        " << s.weights_file << "\n"
             << "weights sha256: " << s.weights_sha256 << "\n";
+}
+
+nlohmann::json sprc_to_json(const model::SprcSpec& s) {
+  nlohmann::json j = blip2_to_json(s.blip2);
+  j["family"] = "sprc";
+  j["layout"] = std::string(model::sprc_layout_name(s.layout));
+  j["checkpoint_key"] = s.checkpoint_key;
+  j["epoch"] = s.epoch;
+  j["max_text_length"] = s.max_text_length;
+  j["query_position"] = s.query_position;
+  return j;
+}
+
+// SPRC checkpoint layouts, as `cir model info` names them.
+std::string sprc_layout_line(const model::SprcSpec& s) {
+  return s.layout == model::SprcLayout::kSprc
+             ? "SPRC Blip2QformerCirAlignPrompt ({'epoch', 'Blip2QformerCirAlignPrompt': state_dict})"
+             : "SPN4CIR blip24cir stage 2 ({'epoch', 'state_dict'}: blip_model.*, pass 2 with Qformer_query + text_proj_q)";
+}
+
+void print_sprc_human(const model::SprcSpec& s) {
+  std::cout << "layout:         " << sprc_layout_line(s) << ", epoch " << s.epoch << "\n";
+  print_blip2_human(s.blip2, "sprc");
 }
 
 }  // namespace
@@ -119,7 +142,16 @@ void register_model_command(CLI::App& app) {
   info->callback([path, as_json] {
     model::ModelOptions options;
     options.n_threads = 1;
-    if (engine::model_family(*path) == "blip2") {
+    const std::string family = engine::model_family(*path);
+    if (family == "sprc") {
+      const auto m = model::SprcModel::load(*path, options);
+      if (*as_json)
+        std::cout << sprc_to_json(m->spec()).dump(2) << "\n";
+      else
+        print_sprc_human(m->spec());
+      return;
+    }
+    if (family == "blip2") {
       const auto m = model::Blip2Model::load(*path, options);
       if (*as_json)
         std::cout << blip2_to_json(m->spec()).dump(2) << "\n";

@@ -16,6 +16,8 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -118,5 +120,99 @@ class Blip2Model {
   explicit Blip2Model(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// ---------------------------------------------------------------------------------------------
+// SPRC (ICLR 2024, `Blip2QformerCirAlignPrompt`) and SPN4CIR's blip24cir stage 2, on the
+// BLIP-2 network above (src/model/sprc/; methods.md 12.1, 12.2). Same contract and errors.
+// Composed query of reference image r and caption c:
+//   pass 1 = Q-Former([query_tokens ; tokens(c)]) with the queries cross-attending to
+//            ln_vision(ViT(r)); pass 2 = Q-Former([pass1[:, :32] ; tokens(c)]) without image
+//            (every position through the text FFN); feature = normalize(text_proj(pass2[:, 32])).
+// Gallery: normalize(vision_proj(Q-Former(query_tokens, image))) per query token (32 rows per
+// image); score = max over the 32 rows of the dot product.
+
+/// The two checkpoint layouts an SprcModel loads.
+enum class SprcLayout {
+  kSprc,              ///< torch.save({'epoch', 'Blip2QformerCirAlignPrompt': state_dict}) (sprc_cirr.pt, ...)
+  kSpn4cirBlip24cir,  ///< SPN4CIR best.pt: {'epoch', 'state_dict'}, keys `blip_model.` + SPRC's,
+                      ///< plus `blip_model.Qformer_query.*` and `blip_model.text_proj_q.*` (pass 2)
+};
+
+/// "sprc" | "spn4cir_blip24cir".
+std::string_view sprc_layout_name(SprcLayout layout);
+
+/// Static description of an SPRC checkpoint.
+struct SprcSpec {
+  Blip2Spec blip2;                 ///< sizes and files; preprocess = targetpad 1.25, CLIP mean/std
+  SprcLayout layout = SprcLayout::kSprc;
+  std::string checkpoint_key;      ///< the top-level key holding the state dict
+  int64_t epoch = -1;              ///< the checkpoint's 'epoch' (-1 when absent)
+  int max_text_length = 32;        ///< SPRC max_txt_len: padding "max_length", truncation
+  /// Row of the pass-2 output that is projected: SPRC hard-codes 32 (the text [CLS] after the
+  /// 32 queries); the loader refuses checkpoints whose query count is not 32 for that reason.
+  int query_position = 32;
+};
+
+/// Which SPRC layout a checkpoint file is, reading only its pickle (tensor bytes are not read).
+/// std::nullopt for anything that is not an SPRC / blip24cir torch.save file (including files
+/// that are not zip checkpoints at all); never throws for an existing file.
+std::optional<SprcLayout> detect_sprc_checkpoint(const std::string& path);
+
+/// Reads the spec of an SPRC checkpoint (a .pt/.pth file, or a directory holding exactly one):
+/// the layout from the pickle's keys, the sizes from a config.json beside the file (the Hugging
+/// Face Blip2Config schema, or {"vision": {...}, "qformer": {...}, "embed_dim"} as in
+/// shared/fixtures/sprc) or else the EVA ViT-g/14 + BERT-base defaults. kNotFound (no file),
+/// kCorrupt (not a torch.save zip / bad JSON), kModel (a torch.save file in neither layout,
+/// e.g. a LAVIS BLIP-2 {'model': ...} checkpoint, naming the keys found).
+SprcSpec read_sprc_spec(const std::string& path);
+
+/// Composed-query outputs, one row per query; the pass tensors only when asked for
+/// (n_queries * (n_query_tokens + max_text_length) rows of qformer_width each).
+struct SprcQueryEmbeddings {
+  FloatMatrix query_embeds;  ///< pass2[:, query_position] (qformer_width), not projected
+  FloatMatrix features;      ///< normalize(text_proj(query_embeds)) (embed_dim); text_proj_q for blip24cir
+  FloatMatrix fusion_embeddings, fusion_hidden, pass2_embeddings, pass2_hidden;  ///< with keep_passes
+};
+
+/// A loaded SPRC / SPN4CIR blip24cir model (fp32 or bf16 weights; ViT weights stored as fp16
+/// are cast up on load).
+class SprcModel {
+ public:
+  /// Loads either layout, checking every tensor the inference path needs (presence, shape);
+  /// training-only entries (prompt_tokens, temp, itm_head, Qformer.cls.*) are ignored as SPRC's
+  /// strict=False load does.
+  static std::unique_ptr<SprcModel> load(const std::string& path, const ModelOptions& options = {});
+  /// Random weights (as Blip2Model::random) of the given sizes; `layout` kSpn4cirBlip24cir adds
+  /// the second Q-Former. For benchmarks of real-size models.
+  static std::unique_ptr<SprcModel> random(const SprcSpec& spec, const ModelOptions& options = {}, uint64_t seed = 0);
+  ~SprcModel();
+
+  const SprcSpec& spec() const;
+  DType dtype() const;
+
+  /// ln_vision(ViT(pixels)): n_images * n_vision_tokens rows of vision_width (class token first).
+  FloatMatrix encode_vision_tokens(const float* pixels, int64_t n_images) const;
+  /// Gallery side (`extract_target_features`): query_embeds and features, 32 rows per image.
+  Blip2ImageEmbeddings encode_images(const float* pixels, int64_t n_images) const;
+  /// Composed queries from reference vision tokens (n_queries * n_vision_tokens rows of
+  /// vision_width, as encode_vision_tokens returns; what SPRC's validation feeds `inference`).
+  /// tokens: one row per query, context_length = max_text_length, lengths required.
+  SprcQueryEmbeddings encode_queries(const float* reference_tokens, const TokenBatch& tokens,
+                                     bool keep_passes = false) const;
+  /// Composed queries from reference pixels (n x 3 x S x S): ViT, then encode_queries.
+  SprcQueryEmbeddings encode_composed(const float* pixels, int64_t n_images, const TokenBatch& tokens) const;
+
+ private:
+  struct Impl;
+  explicit SprcModel(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+/// SPRC's score: for query q and gallery image t, max over its n_slots rows k of
+/// <queries[q], gallery[t * n_slots + k]>. queries: n x d; gallery: (T * n_slots) x d.
+/// Returns n x T. token_scores, when given, receives every dot product (n x (T * n_slots)).
+/// kInvalidArgument when the widths differ or gallery rows are not a multiple of n_slots.
+FloatMatrix sprc_scores(const FloatMatrix& queries, const FloatMatrix& gallery, int64_t n_slots,
+                        FloatMatrix* token_scores = nullptr);
 
 }  // namespace cir::model

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "cir/core.h"
+#include "cir/image.h"
 
 namespace cir::model {
 class ClipModel;
@@ -47,6 +48,9 @@ struct ComposeInput {
   /// Multi-vector models only: the reference's rows (n_slots x row_dim, SlotLayout), for
   /// methods that score slot by slot (ZIRACLE). Unset for CLIP and for raw-embedding references.
   std::optional<FloatMatrix> reference_slots;
+  /// Early-fusion families only (SPRC): the decoded reference image, which the model itself
+  /// combines with the text (ComposeContext::encode_composed). Null otherwise.
+  std::shared_ptr<const image::ImageU8> reference_image;
   std::vector<std::string> texts;               ///< modification text(s); several are averaged
   std::vector<std::string> negative_texts;      ///< "not this": subtracted after normalising
   /// Extra weighted terms (rclip-style arithmetic): raw features with a signed weight.
@@ -64,6 +68,9 @@ struct ComposeContext {
   std::function<FloatMatrix(const std::vector<std::string>&)> encode_texts;
   /// The stored-row layout; n_slots == 0 for CLIP.
   SlotLayout slots;
+  /// Early-fusion families only (SPRC): one query row (embed_dim) per input from its
+  /// reference_image and its single text, made inside the model. Unset otherwise.
+  std::function<FloatMatrix(const std::vector<ComposeInput>&)> encode_composed;
   /// Multi-vector models only: per text, its unprojected text states (state_dim wide): the
   /// [CLS] row only, or with `all_tokens` every real token (the mean-over-tokens variant).
   /// Unset for CLIP.

@@ -42,13 +42,19 @@ struct ImageRows {
   std::vector<double> norms;
 };
 
-/// Images and texts to embeddings for one model directory / checkpoint, of either family:
+class ModelFamily;  // src/engine/family.h: one per model family, chosen by family_registry.cpp
+
+/// Images and texts to embeddings for one model directory / checkpoint, through its model
+/// family (detected at open; the encoder itself never branches on it):
 ///  - "clip": one vector per image, the raw CLIP feature (normalised when stored);
 ///  - "blip2" (HF Blip2ForImageTextRetrieval directory, LAVIS .pth or a directory holding one):
 ///    n_query_tokens vectors per image, each [n(vision_proj(q_i)) | n(q_i)] (SlotLayout): the
 ///    projected retrieval feature and the unprojected Q-Former query output ZIRACLE scores.
 ///    Single-row outputs (encode_images, encode_texts) are then the query rows of plain BLIP-2
 ///    retrieval, [n(mean_i f_i) | 0] and [n(text_proj(cls)) | 0], scored max-over-vectors.
+///  - "sprc" (SPRC `Blip2QformerCirAlignPrompt` .pt, SPN4CIR blip24cir best.pt): rows as BLIP-2's
+///    for the 32 target query outputs; composed queries are made inside the model from the
+///    reference image and the caption (encode_composed), [n(text_proj(pass2[:, 32])) | 0].
 class Encoder {
  public:
   /// Opens a checkpoint, detecting the family (model_family). Errors from the model loaders.
@@ -63,9 +69,9 @@ class Encoder {
   const model::ClipModel& model() const;
   const text::ClipTokenizer& tokenizer() const;
   /// Null unless the family is CLIP / BLIP-2.
-  const model::ClipModel* clip_model() const { return clip_.get(); }
-  const text::ClipTokenizer* clip_tokenizer() const { return clip_tokenizer_.get(); }
-  const model::Blip2Model* blip2_model() const { return blip2_.get(); }
+  const model::ClipModel* clip_model() const;
+  const text::ClipTokenizer* clip_tokenizer() const;
+  const model::Blip2Model* blip2_model() const;
   const EncoderOptions& options() const { return options_; }
 
   /// Stored rows per image (1 for CLIP, n_query_tokens for BLIP-2).
@@ -94,23 +100,30 @@ class Encoder {
   /// [CLS] row (1 x qformer_width) or with `all_tokens` every real token.
   std::vector<FloatMatrix> encode_text_states(const std::vector<std::string>& texts, bool all_tokens) const;
   TokenBatch tokenize(const std::vector<std::string>& texts) const;
+  /// True for early-fusion families (SPRC): composed queries need the reference image itself.
+  bool fuses_reference() const;
+  /// Early fusion: one query row per (reference image, text) pair. kUnsupported otherwise.
+  FloatMatrix encode_composed(const std::vector<image::ImageU8>& references, const std::vector<std::string>& texts) const;
+  /// kUnsupported naming the family when composition method `method` cannot run on its rows.
+  void check_method(const std::string& method) const;
+
+  ~Encoder();
 
  private:
-  Encoder() = default;
+  Encoder();
   void preprocess_batch(const std::vector<image::ImageU8>* images, const std::vector<std::string>* paths,
                         int64_t start, int64_t n, std::vector<float>& pixels) const;
   EncoderOptions options_;
   model::ModelSpec spec_;
   compose::SlotLayout slots_;
-  std::unique_ptr<model::ClipModel> clip_;
-  std::unique_ptr<text::ClipTokenizer> clip_tokenizer_;
-  std::unique_ptr<model::Blip2Model> blip2_;
-  std::unique_ptr<text::WordPieceTokenizer> wordpiece_;
+  std::unique_ptr<ModelFamily> family_;
 };
 
-/// "blip2" for a LAVIS .pth (or a directory holding exactly one .pth and no CLIP config) or an
-/// HF directory whose config.json is a BLIP-2 one (model_type "blip-2" or a qformer_config);
-/// "clip" otherwise. Reads at most config.json.
+/// The family registered for a checkpoint (src/engine/family_registry.cpp, in detection order):
+/// "sprc" for a torch.save file (or a directory holding one) with SPRC's or SPN4CIR blip24cir's
+/// keys; "blip2" for a LAVIS .pth (or a directory holding a .pth and no CLIP config) or an HF
+/// directory whose config.json is a BLIP-2 one; "clip" otherwise. Reads at most config.json and
+/// pickle headers, never the weights.
 std::string model_family(const std::string& model_path);
 
 /// Where a model's tokenizer files are: the directory itself, or the .pt file's directory.

@@ -146,4 +146,11 @@ class WordPieceTokenizer {
 /// position is below the row's length. Throws kInvalidArgument when lengths are missing.
 std::vector<int32_t> attention_mask(const TokenBatch& batch);
 
+/// LAVIS `blip_caption` eval processor (BlipCaptionProcessor.pre_caption, prompt ""), what
+/// SPRC feeds its tokenizer: Python str.lower(); each of . ! " ( ) * # : ; ~ to a space; runs
+/// of two or more whitespace characters (Python re's \s, i.e. str.isspace()) to one space;
+/// trailing "\n" and then spaces at both ends stripped; the first max_words space-separated
+/// words kept. Invalid UTF-8 reads as U+FFFD. Throws kInvalidArgument when max_words < 1.
+std::string blip_caption(std::string_view caption, int max_words = 50);
+
 }  // namespace cir::text

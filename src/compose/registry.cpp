@@ -28,6 +28,7 @@ struct Registry {
     factories["ldre"] = make_ldre;
     factories["combiner"] = make_combiner;
     factories["spn"] = make_spn;
+    factories["sprc"] = make_sprc;
     factories["ziracle"] = make_ziracle;
     factories["ziracle-image"] = make_ziracle_image;
   }

@@ -34,6 +34,20 @@ void check_row_layout(const index::Store& store, const Encoder& encoder) {
                                                  " row parts) is not what '" + encoder.spec().path + "' writes; rebuild the index");
 }
 
+// Early-fusion families (SPRC) compose from the reference image itself: decode the upload, the
+// file, or the gallery item's file under the index's gallery root.
+std::shared_ptr<const image::ImageU8> decode_reference(const index::Store& store, const std::string& gallery_root,
+                                                       const Encoder& encoder, const ReferenceImage& ref) {
+  const image::DecodeOptions& decode = encoder.options().decode;
+  if (!ref.bytes.empty()) return std::make_shared<image::ImageU8>(image::decode_image(ref.bytes, "uploaded image", decode));
+  if (!ref.path.empty()) return std::make_shared<image::ImageU8>(image::decode_image_file(ref.path, decode));
+  if (ref.gallery_id.empty()) return nullptr;  // a raw embedding: the method refuses it
+  const auto rec = store.find_by_external_id(ref.gallery_id);
+  if (!rec || rec->removed) throw Error(ErrorCode::kNotFound, "no item '" + ref.gallery_id + "' in the index");
+  const std::string path = gallery_root.empty() ? rec->external_id : (fs::path(gallery_root) / rec->external_id).string();
+  return std::make_shared<image::ImageU8>(image::decode_image_file(path, decode));
+}
+
 // Candidates the ANN first stage of a slot-form query hands to exact rescoring: generous, since
 // the first stage ranks by max-over-vectors while the final rule weights the slots.
 constexpr int kMinSlotCandidates = 256;
@@ -307,6 +321,19 @@ std::vector<QueryResult> Engine::query_batch(const std::vector<QueryRequest>& re
     t.encode_text += ms_since(t0);
     return f;
   };
+  if (encoder_->fuses_reference())
+    context.encode_composed = [&](const std::vector<compose::ComposeInput>& group) {
+      std::vector<image::ImageU8> references;
+      std::vector<std::string> texts;
+      for (const auto& in : group) {
+        references.push_back(*in.reference_image);
+        texts.push_back(in.texts.at(0));
+      }
+      const auto t0 = Clock::now();
+      FloatMatrix rows = encoder_->encode_composed(references, texts);
+      t.encode_image += ms_since(t0);
+      return rows;
+    };
 
   // 1. Inputs per request.
   std::vector<compose::ComposeInput> inputs(requests.size());
@@ -325,6 +352,8 @@ std::vector<QueryResult> Engine::query_batch(const std::vector<QueryRequest>& re
         in.reference = reference_feature(r.reference, t);
       }
     }
+    if (!r.reference.empty() && encoder_->fuses_reference())
+      in.reference_image = decode_reference(*store_, gallery_root_, *encoder_, r.reference);
     if (!r.reference.gallery_id.empty())
       if (auto rec = store_->find_by_external_id(r.reference.gallery_id)) reference_ids[i] = rec->id;
     in.texts = r.texts;
@@ -353,6 +382,7 @@ std::vector<QueryResult> Engine::query_batch(const std::vector<QueryRequest>& re
   for (size_t i = 0; i < requests.size(); ++i) groups[{requests[i].method, requests[i].method_options}].push_back(i);
   for (const auto& [key, members] : groups) {
     const auto method = compose::find_method(key.first);
+    encoder_->check_method(key.first);
     compose::ComposeContext ctx = context;
     ctx.options = key.second;
     std::vector<compose::ComposeInput> group;

@@ -103,11 +103,7 @@ void validate_blip2_spec(const Blip2Spec& s) {
              std::to_string(s.qformer_heads));
 }
 
-Blip2Net::Blip2Net(const Blip2Spec& spec) : spec_(spec) {
-  validate_blip2_spec(spec);
-  blocks_.resize(static_cast<size_t>(spec.vision_layers));
-  for (auto& block : blocks_) block.norm1.eps = block.norm2.eps = spec.vision_eps;
-  ln_vision_.eps = spec.ln_vision_eps;
+QFormer::QFormer(const Blip2Spec& spec) : spec_(spec) {
   embeddings_norm_.eps = spec.qformer_eps;
   layers_.resize(static_cast<size_t>(spec.qformer_layers));
   for (size_t l = 0; l < layers_.size(); ++l) {
@@ -115,6 +111,48 @@ Blip2Net::Blip2Net(const Blip2Spec& spec) : spec_(spec) {
     layer.has_cross_attention = static_cast<int>(l) % spec.cross_attention_frequency == 0;
     layer.self_attention.norm.eps = layer.cross_attention.norm.eps = spec.qformer_eps;
     layer.output_norm.eps = layer.output_query_norm.eps = spec.qformer_eps;
+  }
+}
+
+Blip2Net::Blip2Net(const Blip2Spec& spec) : spec_(spec), qformer_((validate_blip2_spec(spec), spec)) {
+  blocks_.resize(static_cast<size_t>(spec.vision_layers));
+  for (auto& block : blocks_) block.norm1.eps = block.norm2.eps = spec.vision_eps;
+  ln_vision_.eps = spec.ln_vision_eps;
+}
+
+void QFormer::add_slots(const std::string& prefix, std::vector<Blip2WeightSlot>& out) {
+  const Blip2Spec& s = spec_;
+  const int64_t wv = s.vision_width, wq = s.qformer_width;
+  auto add = [&](std::string name, std::vector<int64_t> shape, at::Tensor* t) { out.push_back({std::move(name), std::move(shape), t}); };
+  auto add_linear = [&](const std::string& name, Blip2Linear& l, int64_t in, int64_t outd) {
+    add(name + ".weight", {outd, in}, &l.weight);
+    add(name + ".bias", {outd}, &l.bias);
+  };
+  auto add_norm = [&](const std::string& name, Blip2Norm& n, int64_t width) {
+    out.push_back({name + ".weight", {width}, &n.weight, true});
+    add(name + ".bias", {width}, &n.bias);
+  };
+  add(prefix + "embeddings.word_embeddings.weight", {s.vocab_size, wq}, &word_embeddings_);
+  add(prefix + "embeddings.position_embeddings.weight", {s.max_positions, wq}, &position_embeddings_);
+  add_norm(prefix + "embeddings.LayerNorm", embeddings_norm_, wq);
+  auto add_attention = [&](const std::string& p, QFormerAttention& a, int64_t key_width) {
+    add_linear(p + ".self.query", a.query, wq, wq);
+    add_linear(p + ".self.key", a.key, key_width, wq);
+    add_linear(p + ".self.value", a.value, key_width, wq);
+    add_linear(p + ".output.dense", a.dense, wq, wq);
+    add_norm(p + ".output.LayerNorm", a.norm, wq);
+  };
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    QFormerLayer& layer = layers_[l];
+    const std::string p = prefix + "encoder.layer." + std::to_string(l) + ".";
+    add_attention(p + "attention", layer.self_attention, wq);
+    if (layer.has_cross_attention) add_attention(p + "crossattention", layer.cross_attention, wv);
+    add_linear(p + "intermediate.dense", layer.intermediate, wq, s.qformer_intermediate);
+    add_linear(p + "output.dense", layer.output, s.qformer_intermediate, wq);
+    add_norm(p + "output.LayerNorm", layer.output_norm, wq);
+    add_linear(p + "intermediate_query.dense", layer.intermediate_query, wq, s.qformer_intermediate);
+    add_linear(p + "output_query.dense", layer.output_query, s.qformer_intermediate, wq);
+    add_norm(p + "output_query.LayerNorm", layer.output_query_norm, wq);
   }
 }
 
@@ -149,28 +187,7 @@ std::vector<Blip2WeightSlot> Blip2Net::slots() {
   }
   add_norm("ln_vision", ln_vision_, wv);
   add("query_tokens", {1, s.n_query_tokens, wq}, &query_tokens_);
-  add("Qformer.bert.embeddings.word_embeddings.weight", {s.vocab_size, wq}, &word_embeddings_);
-  add("Qformer.bert.embeddings.position_embeddings.weight", {s.max_positions, wq}, &position_embeddings_);
-  add_norm("Qformer.bert.embeddings.LayerNorm", embeddings_norm_, wq);
-  auto add_attention = [&](const std::string& p, QFormerAttention& a, int64_t key_width) {
-    add_linear(p + ".self.query", a.query, wq, wq);
-    add_linear(p + ".self.key", a.key, key_width, wq);
-    add_linear(p + ".self.value", a.value, key_width, wq);
-    add_linear(p + ".output.dense", a.dense, wq, wq);
-    add_norm(p + ".output.LayerNorm", a.norm, wq);
-  };
-  for (size_t l = 0; l < layers_.size(); ++l) {
-    QFormerLayer& layer = layers_[l];
-    const std::string p = "Qformer.bert.encoder.layer." + std::to_string(l) + ".";
-    add_attention(p + "attention", layer.self_attention, wq);
-    if (layer.has_cross_attention) add_attention(p + "crossattention", layer.cross_attention, wv);
-    add_linear(p + "intermediate.dense", layer.intermediate, wq, s.qformer_intermediate);
-    add_linear(p + "output.dense", layer.output, s.qformer_intermediate, wq);
-    add_norm(p + "output.LayerNorm", layer.output_norm, wq);
-    add_linear(p + "intermediate_query.dense", layer.intermediate_query, wq, s.qformer_intermediate);
-    add_linear(p + "output_query.dense", layer.output_query, s.qformer_intermediate, wq);
-    add_norm(p + "output_query.LayerNorm", layer.output_query_norm, wq);
-  }
+  qformer_.add_slots("Qformer.bert.", out);
   add_linear("vision_proj", vision_proj, wq, s.embed_dim);
   add_linear("text_proj", text_proj, wq, s.embed_dim);
   return out;
@@ -202,18 +219,26 @@ at::Tensor Blip2Net::vision_tokens(const at::Tensor& pixels) const {
   return ln_vision_(x);
 }
 
-at::Tensor Blip2Net::embed_text(const at::Tensor& ids) const {
-  const int64_t length = ids.size(1);
-  return at::embedding(word_embeddings_, ids) + position_embeddings_.narrow(0, 0, length).unsqueeze(0);
+at::Tensor additive_attention_mask(const at::Tensor& mask) { return (1.0 - mask.to(at::kFloat)) * kMaskedScore; }
+
+at::Tensor QFormer::embed(const at::Tensor& query_embeds, const at::Tensor& ids) const {
+  at::Tensor hidden = query_embeds;
+  if (ids.defined()) {
+    const at::Tensor text =
+        at::embedding(word_embeddings_, ids) + position_embeddings_.narrow(0, 0, ids.size(1)).unsqueeze(0);
+    hidden = hidden.defined() ? at::cat({hidden.to(text.scalar_type()), text}, 1) : text;
+  }
+  return embeddings_norm_(hidden);
 }
 
-at::Tensor Blip2Net::run_qformer_layer(const QFormerLayer& layer, const at::Tensor& hidden, int64_t n_queries,
-                                       const at::Tensor& additive_mask, const at::Tensor& image_tokens) const {
+at::Tensor QFormer::run_layer(const QFormerLayer& layer, const at::Tensor& hidden, int64_t n_queries,
+                              const at::Tensor& additive_mask, const at::Tensor& image_tokens, QueryFfnRule rule) const {
   const int64_t heads = spec_.qformer_heads;
   const at::Tensor attended = run_attention_block(layer.self_attention, hidden, hidden, heads, additive_mask);
-  if (n_queries == 0) return feed_forward(layer.intermediate, layer.output, layer.output_norm, attended);
+  const bool query_branch = n_queries > 0 && (rule == QueryFfnRule::kWhenQueries || image_tokens.defined());
+  if (!query_branch) return feed_forward(layer.intermediate, layer.output, layer.output_norm, attended);
   at::Tensor queries = attended.narrow(1, 0, n_queries);
-  if (layer.has_cross_attention)
+  if (layer.has_cross_attention && image_tokens.defined())
     queries = run_attention_block(layer.cross_attention, queries, image_tokens, heads, at::Tensor());
   at::Tensor out = feed_forward(layer.intermediate_query, layer.output_query, layer.output_query_norm, queries);
   const int64_t n_text = attended.size(1) - n_queries;
@@ -223,32 +248,28 @@ at::Tensor Blip2Net::run_qformer_layer(const QFormerLayer& layer, const at::Tens
   return at::cat({out, text}, 1);
 }
 
-at::Tensor Blip2Net::run_qformer(at::Tensor hidden, int64_t n_queries, const at::Tensor& additive_mask,
-                                 const at::Tensor& image_tokens) const {
-  hidden = embeddings_norm_(hidden);
-  for (const QFormerLayer& layer : layers_) hidden = run_qformer_layer(layer, hidden, n_queries, additive_mask, image_tokens);
+at::Tensor QFormer::encode(at::Tensor hidden, int64_t n_queries, const at::Tensor& additive_mask,
+                           const at::Tensor& image_tokens, QueryFfnRule rule) const {
+  for (const QFormerLayer& layer : layers_) hidden = run_layer(layer, hidden, n_queries, additive_mask, image_tokens, rule);
   return hidden;
 }
 
 at::Tensor Blip2Net::query_embeds(const at::Tensor& image_tokens) const {
   const int64_t batch = image_tokens.size(0);
   const at::Tensor queries = query_tokens_.expand({batch, spec_.n_query_tokens, spec_.qformer_width}).contiguous();
-  return run_qformer(queries, spec_.n_query_tokens, at::Tensor(), image_tokens);
+  return qformer_.encode(qformer_.embed(queries, at::Tensor()), spec_.n_query_tokens, at::Tensor(), image_tokens);
 }
 
 at::Tensor Blip2Net::text_hidden(const at::Tensor& ids, const at::Tensor& mask) const {
-  const at::Tensor additive = (1.0 - mask.to(at::kFloat)) * kMaskedScore;
-  return run_qformer(embed_text(ids), 0, additive, at::Tensor());
+  return qformer_.encode(qformer_.embed(at::Tensor(), ids), 0, additive_attention_mask(mask), at::Tensor());
 }
 
 at::Tensor Blip2Net::multimodal_embeds(const at::Tensor& image_tokens, const at::Tensor& ids,
                                        const at::Tensor& mask) const {
   const int64_t batch = image_tokens.size(0), nq = spec_.n_query_tokens;
   const at::Tensor queries = query_tokens_.expand({batch, nq, spec_.qformer_width});
-  const at::Tensor hidden = at::cat({queries, embed_text(ids)}, 1);
   const at::Tensor full_mask = at::cat({at::ones({batch, nq}, mask.options().dtype(at::kFloat)), mask.to(at::kFloat)}, 1);
-  const at::Tensor additive = (1.0 - full_mask) * kMaskedScore;
-  return run_qformer(hidden, nq, additive, image_tokens).narrow(1, 0, nq);
+  return qformer_.encode(qformer_.embed(queries, ids), nq, additive_attention_mask(full_mask), image_tokens).narrow(1, 0, nq);
 }
 
 }  // namespace cir::model::detail

@@ -8,6 +8,7 @@
 #include <ATen/ATen.h>
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -61,6 +62,46 @@ struct Blip2WeightSlot {
   bool is_norm_weight = false;  ///< LayerNorm gain (random init uses 1)
 };
 
+/// Which feed-forward the query positions of a Q-Former pass use. Stock LAVIS (and HF) route
+/// the first n_queries positions through `*_query` whenever there are queries; SPRC's modified
+/// Qformer.py does so only when an image is given, so its image-free second pass sends every
+/// position, the queries included, through the text FFN (methods.md 12.1).
+enum class QueryFfnRule {
+  kWhenQueries,  ///< BLIP-2 / LAVIS
+  kWhenImage,    ///< SPRC / SPN4CIR blip24cir
+};
+
+/// The BERT Q-Former proper (LAVIS `Qformer.bert`): embeddings and layers, without the learned
+/// query tokens, which belong to the model (`query_tokens`). SPN4CIR's blip24cir holds two.
+class QFormer {
+ public:
+  /// Sizes the layers from the spec (weights undefined until filled).
+  explicit QFormer(const Blip2Spec& spec);
+
+  /// Appends every weight under `prefix` (e.g. "Qformer.bert.") with its expected shape.
+  void add_slots(const std::string& prefix, std::vector<Blip2WeightSlot>& out);
+  /// BertEmbeddings: LayerNorm([query_embeds ; word(ids) + position(0..L-1)]); the queries get
+  /// no position embedding. query_embeds [B, Q, W] and/or ids [B, L] (either may be undefined).
+  at::Tensor embed(const at::Tensor& query_embeds, const at::Tensor& ids) const;
+  /// The layers over embedded input [B, Q + L, W]: the first n_queries positions are queries.
+  /// additive_mask [B, Q + L] (0 or -10000) or undefined; image_tokens [B, T, Wv] or undefined
+  /// (then no cross-attention is done).
+  at::Tensor encode(at::Tensor hidden, int64_t n_queries, const at::Tensor& additive_mask,
+                    const at::Tensor& image_tokens, QueryFfnRule rule = QueryFfnRule::kWhenQueries) const;
+
+ private:
+  at::Tensor run_layer(const QFormerLayer& layer, const at::Tensor& hidden, int64_t n_queries,
+                       const at::Tensor& additive_mask, const at::Tensor& image_tokens, QueryFfnRule rule) const;
+
+  Blip2Spec spec_;
+  at::Tensor word_embeddings_, position_embeddings_;
+  Blip2Norm embeddings_norm_;
+  std::vector<QFormerLayer> layers_;
+};
+
+/// BERT's extended attention mask of a 0/1 mask [B, L]: (1 - mask) * -10000, float.
+at::Tensor additive_attention_mask(const at::Tensor& mask);
+
 /// The whole network of a Blip2Spec.
 class Blip2Net {
  public:
@@ -84,16 +125,14 @@ class Blip2Net {
   at::Tensor multimodal_embeds(const at::Tensor& image_tokens, const at::Tensor& ids, const at::Tensor& mask) const;
 
   const Blip2Spec& spec() const { return spec_; }
+  /// The Q-Former (LAVIS `Qformer.bert`) and the learned queries [1, n_query_tokens, W].
+  const QFormer& qformer() const { return qformer_; }
+  const at::Tensor& query_tokens() const { return query_tokens_; }
 
   Blip2Linear vision_proj, text_proj;
 
  private:
   at::Tensor run_vit_block(const EvaBlock& block, const at::Tensor& x) const;
-  at::Tensor embed_text(const at::Tensor& ids) const;
-  at::Tensor run_qformer(at::Tensor hidden, int64_t n_queries, const at::Tensor& additive_mask,
-                         const at::Tensor& image_tokens) const;
-  at::Tensor run_qformer_layer(const QFormerLayer& layer, const at::Tensor& hidden, int64_t n_queries,
-                               const at::Tensor& additive_mask, const at::Tensor& image_tokens) const;
 
   Blip2Spec spec_;
   // EVA ViT
@@ -101,9 +140,8 @@ class Blip2Net {
   std::vector<EvaBlock> blocks_;
   Blip2Norm ln_vision_;
   // Q-Former
-  at::Tensor query_tokens_, word_embeddings_, position_embeddings_;
-  Blip2Norm embeddings_norm_;
-  std::vector<QFormerLayer> layers_;
+  at::Tensor query_tokens_;
+  QFormer qformer_;
 };
 
 /// Checks a spec's sizes (positive, widths divisible by heads, image divisible by the patch).
@@ -112,6 +150,21 @@ void validate_blip2_spec(const Blip2Spec& spec);
 
 /// The Hugging Face Blip2ForImageTextRetrieval name of a LAVIS state-dict name.
 std::string blip2_hf_name(const std::string& lavis_name);
+
+/// A torch.save dict: its top-level keys in order, integer entries (e.g. "epoch") and every
+/// top-level dict's tensors by name, in the file's order and dtype.
+struct TorchCheckpoint {
+  std::string path;
+  std::vector<std::string> top_keys;
+  std::map<std::string, int64_t> integers;
+  std::map<std::string, std::vector<std::pair<std::string, at::Tensor>>> state_dicts;
+};
+
+/// Reads a torch.save zip checkpoint (blip2_pickle.cpp). With read_tensors false the tensors
+/// are meta tensors: names, shapes and dtypes without reading the storages (cheap detection of
+/// multi-GB files). Throws kNotFound (no file), kCorrupt (not a torch.save zip, damaged pickle
+/// or storage), kUnsupported (storage dtype).
+TorchCheckpoint read_torch_checkpoint(const std::string& path, bool read_tensors);
 
 /// Loads a LAVIS checkpoint (`torch.save({"model": state_dict})`, zip format) as name -> tensor
 /// in the checkpoint's dtype (blip2_pickle.cpp). Throws kNotFound (no file), kCorrupt (not a
@@ -126,5 +179,7 @@ int64_t load_blip2_weights(Blip2Net& net, const Blip2Spec& spec);
 /// Fills every slot with seeded random values directly in `dtype` (normal(0, 0.02) matrices,
 /// zero biases, unit LayerNorm gains). Returns the number of parameters.
 int64_t fill_random_blip2(Blip2Net& net, at::ScalarType dtype, uint64_t seed);
+/// The same for any slot list (SPRC's second Q-Former).
+int64_t fill_random_slots(const std::vector<Blip2WeightSlot>& slots, at::ScalarType dtype, uint64_t seed);
 
 }  // namespace cir::model::detail

@@ -43,8 +43,8 @@ PyPtr make(PyValue::Kind kind) {
 
 class Unpickler {
  public:
-  Unpickler(const std::string& path, caffe2::serialize::PyTorchStreamReader& reader, std::string data)
-      : path_(path), reader_(reader), data_(std::move(data)) {}
+  Unpickler(const std::string& path, caffe2::serialize::PyTorchStreamReader& reader, std::string data, bool read_tensors)
+      : path_(path), reader_(reader), data_(std::move(data)), read_tensors_(read_tensors) {}
 
   PyPtr run();
 
@@ -128,6 +128,7 @@ class Unpickler {
   std::string path_;
   caffe2::serialize::PyTorchStreamReader& reader_;
   std::string data_;
+  bool read_tensors_ = true;  // false: storages become meta tensors (shapes and dtypes, no bytes)
   size_t pos_ = 0;
   std::vector<PyPtr> stack_;
   std::vector<size_t> marks_;
@@ -159,6 +160,12 @@ PyPtr Unpickler::load_storage(const PyPtr& pid) {
   const int64_t numel = as_int(pid->items[4], "storage numel");
   const std::string record = "data/" + key->text;
   if (!reader_.hasRecord(record)) corrupt("storage record '" + record + "' is missing from the archive");
+  if (!read_tensors_) {
+    PyPtr storage = make(PyValue::Kind::kStorage);
+    storage->tensor = at::empty({numel}, at::TensorOptions().dtype(dtype).device(c10::kMeta));
+    storages_[key->text] = storage;
+    return storage;
+  }
   auto [data, size] = reader_.getRecord(record);
   const size_t need = static_cast<size_t>(numel) * at::elementSize(dtype);
   if (size < need) corrupt("storage '" + record + "' holds " + std::to_string(size) + " bytes, expected " + std::to_string(need));
@@ -329,35 +336,44 @@ PyPtr Unpickler::run() {
   return stack_.back();
 }
 
-const PyValue* dict_get(const PyValue& dict, const std::string& key) {
-  for (const auto& [k, v] : dict.entries)
-    if (k->kind == PyValue::Kind::kString && k->text == key) return v.get();
-  return nullptr;
-}
-
 }  // namespace
 
-std::vector<std::pair<std::string, at::Tensor>> read_lavis_state_dict(const std::string& path) {
-  if (!file_exists(path)) throw Error(ErrorCode::kNotFound, "LAVIS checkpoint '" + path + "' does not exist");
+TorchCheckpoint read_torch_checkpoint(const std::string& path, bool read_tensors) {
+  if (!file_exists(path)) throw Error(ErrorCode::kNotFound, "checkpoint '" + path + "' does not exist");
   PyPtr root;
   try {
     caffe2::serialize::PyTorchStreamReader reader(path);
     if (!reader.hasRecord("data.pkl"))
       throw Error(ErrorCode::kCorrupt, "'" + path + "' is a zip without data.pkl: not a torch.save checkpoint");
     auto [data, size] = reader.getRecord("data.pkl");
-    Unpickler unpickler(path, reader, std::string(static_cast<const char*>(data.get()), size));
+    Unpickler unpickler(path, reader, std::string(static_cast<const char*>(data.get()), size), read_tensors);
     root = unpickler.run();
   } catch (const c10::Error& e) {
     throw Error(ErrorCode::kCorrupt, "'" + path + "' is not a readable torch.save checkpoint (zip format, torch >= 1.6): " +
                                          e.what_without_backtrace());
   }
-  const PyValue* model = root->kind == PyValue::Kind::kDict ? dict_get(*root, "model") : nullptr;
-  if (!model || model->kind != PyValue::Kind::kDict)
-    throw Error(ErrorCode::kCorrupt, "'" + path + "' has no \"model\" state dict (expected torch.save({\"model\": state_dict}))");
-  std::vector<std::pair<std::string, at::Tensor>> out;
-  for (const auto& [key, value] : model->entries)
-    if (key->kind == PyValue::Kind::kString && value->kind == PyValue::Kind::kTensor) out.emplace_back(key->text, value->tensor);
+  TorchCheckpoint out;
+  out.path = path;
+  if (root->kind != PyValue::Kind::kDict) return out;
+  for (const auto& [key, value] : root->entries) {
+    if (key->kind != PyValue::Kind::kString) continue;
+    out.top_keys.push_back(key->text);
+    if (value->kind == PyValue::Kind::kInt) out.integers[key->text] = value->integer;
+    if (value->kind != PyValue::Kind::kDict) continue;
+    auto& tensors = out.state_dicts[key->text];
+    for (const auto& [name, item] : value->entries)
+      if (name->kind == PyValue::Kind::kString && item->kind == PyValue::Kind::kTensor) tensors.emplace_back(name->text, item->tensor);
+  }
   return out;
+}
+
+std::vector<std::pair<std::string, at::Tensor>> read_lavis_state_dict(const std::string& path) {
+  if (!file_exists(path)) throw Error(ErrorCode::kNotFound, "LAVIS checkpoint '" + path + "' does not exist");
+  TorchCheckpoint checkpoint = read_torch_checkpoint(path, /*read_tensors=*/true);
+  const auto model = checkpoint.state_dicts.find("model");
+  if (model == checkpoint.state_dicts.end())
+    throw Error(ErrorCode::kCorrupt, "'" + path + "' has no \"model\" state dict (expected torch.save({\"model\": state_dict}))");
+  return std::move(model->second);
 }
 
 }  // namespace cir::model::detail

@@ -117,9 +117,13 @@ int64_t load_blip2_weights(Blip2Net& net, const Blip2Spec& spec) {
 }
 
 int64_t fill_random_blip2(Blip2Net& net, at::ScalarType dtype, uint64_t seed) {
+  return fill_random_slots(net.slots(), dtype, seed);
+}
+
+int64_t fill_random_slots(const std::vector<Blip2WeightSlot>& slots, at::ScalarType dtype, uint64_t seed) {
   at::Generator generator = at::detail::createCPUGenerator(seed);
   int64_t n_parameters = 0;
-  for (const Blip2WeightSlot& slot : net.slots()) {
+  for (const Blip2WeightSlot& slot : slots) {
     const bool is_bias = slot.name.size() > 5 && slot.name.compare(slot.name.size() - 5, 5, ".bias") == 0;
     at::Tensor t;
     if (slot.is_norm_weight) t = at::ones(slot.shape, at::TensorOptions().dtype(dtype));

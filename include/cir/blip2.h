@@ -32,6 +32,7 @@ struct Blip2Spec {
   std::string format;           ///< "hf" (config.json + model.safetensors) | "lavis" (.pth)
   std::string weights_file;     ///< the file the weights are read from
   std::string weights_sha256;   ///< of weights_file, filled on load when hashing is on
+  std::string config_file;      ///< the config.json the sizes came from; empty: LAVIS defaults
   // EVA ViT (LAVIS eva_vit_g: 1408 wide, 39 blocks, 16 heads, MLP 6144, 224 px, patch 14).
   int image_size = 224;
   int patch_size = 14;

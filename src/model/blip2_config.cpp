@@ -111,7 +111,10 @@ Blip2Spec read_blip2_spec(const std::string& path) {
   const fs::path config = dir / "config.json";
   if (spec.format == "hf" && !fs::exists(config, ec))
     throw Error(ErrorCode::kNotFound, "Hugging Face BLIP-2 checkpoint '" + path + "' has no config.json beside it");
-  if (fs::exists(config, ec)) apply_config(config.string(), spec);
+  if (fs::exists(config, ec)) {
+    apply_config(config.string(), spec);
+    spec.config_file = config.string();
+  }
   if (spec.format == "hf") {
     spec.ln_vision_eps = spec.vision_eps;  // HF's post_layernorm uses the vision layer_norm_eps
   }

@@ -16,6 +16,7 @@ std::shared_ptr<const Method> make_seize();       ///< "seize": semantic editing
 std::shared_ptr<const Method> make_ldre();        ///< "ldre": divergent caption ensemble
 std::shared_ptr<const Method> make_combiner();    ///< "combiner": CLIP4Cir Combiner
 std::shared_ptr<const Method> make_spn();         ///< "spn": SPN4CIR text tower + sum
+std::shared_ptr<const Method> make_cirevl();      ///< "cirevl": CIReVL edited caption as text
 
 namespace detail {
 

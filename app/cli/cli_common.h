@@ -20,6 +20,30 @@ void register_index_command(CLI::App& app);
 void register_search_command(CLI::App& app);
 void register_eval_command(CLI::App& app);
 void register_serve_command(CLI::App& app);
+/// `cir index caption` and `cir index captions export|import` (cmd_caption.cpp), under `index`.
+void register_caption_subcommands(CLI::App* index_command);
+
+/// The generation flags shared by `index caption`, `search`, `eval` and `serve` (--llm,
+/// --llm-model, --captioner, --editor, --n, --prompt-preset, sampling): raw values, turned into
+/// engine::GenerationOptions by generation_options() in cmd_caption.cpp.
+struct GenerationFlags {
+  std::string llm, llm_model, llm_fingerprint, llm_cache;
+  int llm_concurrency = 4;
+  std::string captioner, editor, captioner_key, editor_key;
+  int n = 15;
+  std::string prompt_preset = "seize";
+  double temperature = 1.0, top_p = 0.9;
+  int max_tokens = 48;
+};
+void add_generation_flags(CLI::App* cmd, GenerationFlags& flags);
+}  // namespace cir::cli
+namespace cir::engine {
+struct GenerationOptions;
+}
+namespace cir::cli {
+/// The options the flags select; the provider's response cache defaults to <index_dir>/llm-cache.sqlite.
+/// kInvalidArgument for --llm without --llm-model or an unknown --prompt-preset.
+engine::GenerationOptions generation_options(const GenerationFlags& flags, const std::string& index_dir);
 
 /// Reads a UTF-8 text file with one entry per line (trailing '\r' removed; a final empty
 /// line ignored). Throws cir::Error naming the file.

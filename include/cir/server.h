@@ -20,6 +20,7 @@
 #include <string>
 
 #include "cir/core.h"
+#include "cir/engine.h"
 
 namespace cir::server {
 
@@ -40,6 +41,9 @@ struct ServerOptions {
   int read_timeout_seconds = 10;
   int write_timeout_seconds = 30;
   int thumbnail_size = 256;          ///< longest side of generated thumbnails (pixels)
+  /// Captioner/editor for SEIZE, LDRE and CIReVL queries (default: replay the index's stored
+  /// texts). An empty provider cache path becomes <index>/llm-cache.sqlite per index.
+  engine::GenerationOptions generation;
 };
 
 /// HTTP status for an ErrorCode: the ONE place the mapping lives (400, 404, 501, 413, 500...).

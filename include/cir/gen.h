@@ -14,7 +14,9 @@
 // - Errors: cir::Error. kIo for an unreachable server or a timeout (message names the URL and
 //   what happened), kResourceExhausted for a quota 429 or a request over its deadline,
 //   kInvalidArgument for 400/422 (the provider's message quoted), kUnsupported for 401/403/404
-//   (naming the URL and the model). An API key never appears in any message, log or cache row.
+//   (naming the URL and the model), kCorrupt for a 2xx body that is not a completion (non-JSON,
+//   an HTML page, no choices; the message quotes its first bytes). An API key never appears in
+//   any message, log or cache row.
 #pragma once
 
 #include <cstdint>
@@ -54,6 +56,7 @@ struct ProviderSpec {
   double read_timeout_s = 60;         ///< text-only requests
   double image_read_timeout_s = 180;  ///< requests with image parts
   int max_attempts = 6;               ///< per generation, §6.3
+  double deadline_s = 0;              ///< wall-time budget of one HTTP exchange with its retries; 0 = none
   bool supports_n = true;             ///< false: n > 1 is fanned out with seed + i (Ollama)
   std::string cache_path;             ///< SQLite response cache; empty = no cache
 };
@@ -114,6 +117,8 @@ class Provider {
   virtual ProviderStats stats() const = 0;
   /// "model@url" for reports; never contains the key.
   virtual std::string describe() const = 0;
+  /// In-flight requests this provider allows; *_batch calls use as many threads.
+  virtual int max_concurrency() const { return 1; }
 };
 
 /// An OpenAI-compatible provider over HTTP(S). Validates the URL; does not connect yet.
@@ -141,8 +146,11 @@ struct CaptionResult {
 
 struct CaptionerOptions {
   std::string preset = "seize";  ///< prompt preset: "seize" (multi-caption), "cirevl" (detailed)
-  int n = 15;
-  SamplingOptions sampling;      ///< presets fill defaults (§2.1: t=1, top_p=0.9, 48 tokens)
+  int n = 0;                     ///< captions per image; 0 = the preset's (seize 15, cirevl 1)
+  /// Left default-constructed (a seed aside), the preset's sampling is used (seize: t=1,
+  /// top_p=0.9, 48 tokens; cirevl: t=0, top_p=1, 64 tokens); otherwise it is sent as given (n
+  /// comes from `n`). A seed set here is the run seed, mixed with each item_id (§6.6).
+  SamplingOptions sampling;
 };
 
 class Captioner {

@@ -1,16 +1,22 @@
-// TEMPORARY (branch genengine): the captioner/editor registries of include/cir/gen.h, with no
-// provider client. Replaced by the gen branch's src/gen on merge; the engine only uses gen.h.
+// gen.h's string-keyed registry of captioners and editors (architecture.md habit 2). Built-ins
+// are added on first use; layers above gen add theirs (the shapes oracle, test fakes).
 #include <mutex>
 
-#include "cir/gen.h"
+#include "gen/builtins.h"
 
 namespace cir::gen {
+
 namespace {
 
 struct Registry {
   std::mutex mutex;
   std::map<std::string, CaptionerFactory> captioners;
   std::map<std::string, EditorFactory> editors;
+
+  Registry() {
+    captioners["provider_vlm"] = make_provider_vlm;
+    for (auto& [name, factory] : builtin_editors()) editors[name] = std::move(factory);
+  }
 };
 
 Registry& registry() {
@@ -19,33 +25,30 @@ Registry& registry() {
 }
 
 template <typename Map>
-std::vector<std::string> keys_of(const Map& map) {
-  std::vector<std::string> out;
-  for (const auto& [name, factory] : map) out.push_back(name);
-  return out;
+std::string joined_names(const Map& map) {
+  std::string names;
+  for (const auto& [name, factory] : map) names += (names.empty() ? "" : ", ") + name;
+  return names;
 }
 
-std::string joined(const std::vector<std::string>& names) {
-  std::string out;
-  for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
-  return out;
+template <typename Map>
+std::vector<std::string> names_of(const Map& map) {
+  std::vector<std::string> names;
+  for (const auto& [name, factory] : map) names.push_back(name);
+  return names;
 }
 
 }  // namespace
-
-std::shared_ptr<Provider> open_provider(const ProviderSpec& spec) {
-  throw Error(ErrorCode::kUnsupported, "this build has no provider client (branch genengine without gen): cannot open '" +
-                                           spec.base_url + "'");
-}
 
 std::shared_ptr<const Captioner> make_captioner(const std::string& name, std::shared_ptr<Provider> provider,
                                                 const CaptionerOptions& options) {
   CaptionerFactory factory;
   {
-    std::lock_guard<std::mutex> lock(registry().mutex);
-    auto it = registry().captioners.find(name);
-    if (it == registry().captioners.end())
-      throw Error(ErrorCode::kNotFound, "unknown captioner '" + name + "' (known: " + joined(keys_of(registry().captioners)) + ")");
+    Registry& r = registry();
+    std::lock_guard lock(r.mutex);
+    auto it = r.captioners.find(name);
+    if (it == r.captioners.end())
+      throw Error(ErrorCode::kNotFound, "captioner '" + name + "' does not exist (known: " + joined_names(r.captioners) + ")");
     factory = it->second;
   }
   return factory(std::move(provider), options);
@@ -55,33 +58,38 @@ std::shared_ptr<const Editor> make_editor(const std::string& name, std::shared_p
                                           const SamplingOptions* sampling) {
   EditorFactory factory;
   {
-    std::lock_guard<std::mutex> lock(registry().mutex);
-    auto it = registry().editors.find(name);
-    if (it == registry().editors.end())
-      throw Error(ErrorCode::kNotFound, "unknown editor '" + name + "' (known: " + joined(keys_of(registry().editors)) + ")");
+    Registry& r = registry();
+    std::lock_guard lock(r.mutex);
+    auto it = r.editors.find(name);
+    if (it == r.editors.end())
+      throw Error(ErrorCode::kNotFound, "editor '" + name + "' does not exist (known: " + joined_names(r.editors) + ")");
     factory = it->second;
   }
   return factory(std::move(provider), sampling);
 }
 
 void register_captioner(const std::string& name, CaptionerFactory factory) {
-  std::lock_guard<std::mutex> lock(registry().mutex);
-  registry().captioners[name] = std::move(factory);
+  Registry& r = registry();
+  std::lock_guard lock(r.mutex);
+  r.captioners[name] = std::move(factory);
 }
 
 void register_editor(const std::string& name, EditorFactory factory) {
-  std::lock_guard<std::mutex> lock(registry().mutex);
-  registry().editors[name] = std::move(factory);
+  Registry& r = registry();
+  std::lock_guard lock(r.mutex);
+  r.editors[name] = std::move(factory);
 }
 
 std::vector<std::string> captioner_names() {
-  std::lock_guard<std::mutex> lock(registry().mutex);
-  return keys_of(registry().captioners);
+  Registry& r = registry();
+  std::lock_guard lock(r.mutex);
+  return names_of(r.captioners);
 }
 
 std::vector<std::string> editor_names() {
-  std::lock_guard<std::mutex> lock(registry().mutex);
-  return keys_of(registry().editors);
+  Registry& r = registry();
+  std::lock_guard lock(r.mutex);
+  return names_of(r.editors);
 }
 
 }  // namespace cir::gen

@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,10 +31,11 @@ struct GenerationFlags {
   std::string llm, llm_model, llm_fingerprint, llm_cache;
   int llm_concurrency = 4;
   std::string captioner, editor, captioner_key, editor_key;
-  int n = 15;
+  int n = 0;  ///< 0 = the preset's (seize 15, cirevl 1)
   std::string prompt_preset = "seize";
-  double temperature = 1.0, top_p = 0.9;
-  int max_tokens = 48;
+  /// Unset: the preset's decoding (generation.md 2.1 / 3.1); any one set sends all as given.
+  std::optional<double> temperature, top_p;
+  std::optional<int> max_tokens;
 };
 void add_generation_flags(CLI::App* cmd, GenerationFlags& flags);
 }  // namespace cir::cli

@@ -18,11 +18,11 @@ void add_generation_flags(CLI::App* cmd, GenerationFlags& f) {
   cmd->add_option("--editor", f.editor, "Editor for every method (default: seize_ldre / cirevl_<variant>); shapes-oracle");
   cmd->add_option("--captioner-key", f.captioner_key, "Stored caption set to use (see `cir index captions`)");
   cmd->add_option("--editor-key", f.editor_key, "Stored edit set to use");
-  cmd->add_option("--n", f.n, "Captions per image (SEIZE/LDRE)")->capture_default_str()->check(CLI::Range(1, 256));
+  cmd->add_option("--n", f.n, "Captions per image (default: the preset's, seize 15 / cirevl 1)")->check(CLI::Range(1, 256));
   cmd->add_option("--prompt-preset", f.prompt_preset, "Captioner prompt: seize | cirevl")->capture_default_str();
-  cmd->add_option("--temperature", f.temperature, "Captioner sampling temperature")->capture_default_str();
-  cmd->add_option("--top-p", f.top_p, "Captioner nucleus top-p")->capture_default_str();
-  cmd->add_option("--max-tokens", f.max_tokens, "Captioner max tokens per caption")->capture_default_str();
+  cmd->add_option("--temperature", f.temperature, "Captioner temperature (default: the preset's)");
+  cmd->add_option("--top-p", f.top_p, "Captioner nucleus top-p (default: the preset's)");
+  cmd->add_option("--max-tokens", f.max_tokens, "Captioner max tokens per caption (default: the preset's)");
 }
 
 engine::GenerationOptions generation_options(const GenerationFlags& f, const std::string& index_dir) {
@@ -44,9 +44,13 @@ engine::GenerationOptions generation_options(const GenerationFlags& f, const std
   o.editor_key = f.editor_key;
   o.captioner_options.preset = f.prompt_preset;
   o.captioner_options.n = f.n;
-  o.captioner_options.sampling.temperature = f.temperature;
-  o.captioner_options.sampling.top_p = f.top_p;
-  o.captioner_options.sampling.max_tokens = f.max_tokens;
+  // gen uses the preset's decoding for default-constructed sampling; a flag replaces all of it,
+  // so the unset ones take the seize preset's values (generation.md 2.1).
+  if (f.temperature || f.top_p || f.max_tokens) {
+    o.captioner_options.sampling.temperature = f.temperature.value_or(1.0);
+    o.captioner_options.sampling.top_p = f.top_p.value_or(0.9);
+    o.captioner_options.sampling.max_tokens = f.max_tokens.value_or(48);
+  }
   return o;
 }
 

@@ -249,7 +249,7 @@ struct GenerationOptions {
   /// "provider_vlm" (the default when a provider is set), a built-in ("shapes-oracle"), or ""
   /// (none: stored captions only).
   std::string captioner;
-  /// SEIZE/LDRE captioning (preset "seize", n 15); CIReVL always uses preset "cirevl" with n 1.
+  /// SEIZE/LDRE captioning (preset "seize", n 0 = 15); CIReVL always uses preset "cirevl", n 1.
   gen::CaptionerOptions captioner_options;
   /// "" = per method (seize_ldre for seize/ldre; cirevl_<variant> for cirevl, the variant from
   /// the method option prompt=..., else by dataset=circo|cirr|fashioniq, else "simple"); a name

@@ -45,7 +45,7 @@ std::string captioner_spec_json(const std::string& name, const gen::Captioner& c
   json spec = {{"captioner", name},
                {"key", captioner.key()},
                {"preset", o.preset},
-               {"n", o.n},
+               {"n", detail::caption_count(o)},
                {"temperature", o.sampling.temperature},
                {"top_p", o.sampling.top_p},
                {"max_tokens", o.sampling.max_tokens},
@@ -189,7 +189,7 @@ CaptionIndexReport caption_index(const std::string& index_dir, const CaptionInde
   report.n_items = static_cast<int64_t>(items.size());
   std::vector<int64_t> ids;
   for (const auto& item : items) ids.push_back(item.id);
-  const auto missing = captions->missing_items(ids, captioner->key(), co.n);
+  const auto missing = captions->missing_items(ids, captioner->key(), detail::caption_count(co));
   report.n_already = report.n_items - static_cast<int64_t>(missing.size());
   std::unordered_map<int64_t, const index::ItemRecord*> by_id;
   for (const auto& item : items) by_id[item.id] = &item;
@@ -198,7 +198,7 @@ CaptionIndexReport caption_index(const std::string& index_dir, const CaptionInde
   for (size_t begin = 0; begin < missing.size(); begin += static_cast<size_t>(options.batch_size)) {
     std::vector<const index::ItemRecord*> batch;
     for (size_t i = begin; i < std::min(missing.size(), begin + options.batch_size); ++i) batch.push_back(by_id.at(missing[i]));
-    caption_batch_of(*captioner, co.n, batch, gallery_root, *captions, report, progress);
+    caption_batch_of(*captioner, detail::caption_count(co), batch, gallery_root, *captions, report, progress);
   }
   progress.finish();
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -25,6 +25,11 @@ std::shared_ptr<gen::Provider> open_optional_provider(const gen::ProviderSpec& s
   return spec.base_url.empty() ? nullptr : gen::open_provider(spec);
 }
 
+int caption_count(const gen::CaptionerOptions& options) {
+  if (options.n > 0) return options.n;
+  return options.preset == "cirevl" ? 1 : 15;
+}
+
 std::string captioner_name(const GenerationOptions& options, const gen::Provider* provider) {
   if (!options.captioner.empty()) return options.captioner;
   return provider ? "provider_vlm" : "";
@@ -152,9 +157,10 @@ std::shared_ptr<const gen::Captioner> captioner_for(const Engine::Generation& g,
   if (!slot) {
     gen::CaptionerOptions o = g.options.captioner_options;
     if (preset == "cirevl") {
+      // The preset's own decoding (greedy, one detailed caption), whatever SEIZE's flags say.
+      o = gen::CaptionerOptions{};
       o.preset = "cirevl";
       o.n = 1;
-      o.sampling.temperature = 0;
     }
     slot = gen::make_captioner(name, g.provider, o);
   }
@@ -175,7 +181,7 @@ Plan plan_for(const Engine::Generation& g, const QueryRequest& r) {
   Plan p;
   const bool cirevl = r.method == "cirevl";
   p.preset = cirevl ? "cirevl" : "seize";
-  p.n_captions = cirevl ? 1 : g.options.captioner_options.n;
+  p.n_captions = cirevl ? 1 : detail::caption_count(g.options.captioner_options);
   p.captioner = captioner_for(g, p.preset);
   p.captioner_key = option_or(r.method_options, "captioner_key", g.options.captioner_key);
   if (p.captioner_key.empty() && p.captioner) p.captioner_key = p.captioner->key();

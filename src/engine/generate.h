@@ -32,6 +32,9 @@ bool is_generated_method(const std::string& method);
 /// The provider of a spec, or null when it names no URL.
 std::shared_ptr<gen::Provider> open_optional_provider(const gen::ProviderSpec& spec);
 
+/// Captions per image under captioner options: theirs, else the preset's (seize 15, cirevl 1).
+int caption_count(const gen::CaptionerOptions& options);
+
 /// The captioner name options select: theirs, else "provider_vlm" with a provider, else "".
 std::string captioner_name(const GenerationOptions& options, const gen::Provider* provider);
 

@@ -130,8 +130,9 @@ void register_builtin_generators() {
   static std::once_flag once;
   std::call_once(once, [] {
     gen::register_captioner("shapes-oracle", [](std::shared_ptr<gen::Provider>, const gen::CaptionerOptions& options) {
-      if (options.n < 1) throw Error(ErrorCode::kInvalidArgument, "captioner shapes-oracle: n must be >= 1");
-      return std::make_shared<const ShapesOracleCaptioner>(options.n);
+      // n = 0 is the preset's count, as for provider_vlm.
+      const int n = options.n > 0 ? options.n : (options.preset == "cirevl" ? 1 : 15);
+      return std::make_shared<const ShapesOracleCaptioner>(n);
     });
     gen::register_editor("shapes-oracle", [](std::shared_ptr<gen::Provider>, const gen::SamplingOptions*) {
       return std::make_shared<const ShapesOracleEditor>();

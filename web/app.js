@@ -106,6 +106,7 @@ async function loadMore() {
     state.nextOffset = data.next_offset;
     renderResults(data.results, first);
     renderStatus(data);
+    if (first === 0) renderGenerated(data.generated);
   } catch (err) {
     state.nextOffset = null;
     setStatus(`Error — ${err.message}`, true);
@@ -117,6 +118,28 @@ async function loadMore() {
 function setStatus(text, isError) {
   $("status").textContent = text;
   $("status").classList.toggle("error", !!isError);
+}
+
+// SEIZE / LDRE / CIReVL: the reference's captions and the edited descriptions the query searched.
+function renderGenerated(generated) {
+  const box = $("generated");
+  box.hidden = !generated;
+  if (!generated) return;
+  $("generated-keys").textContent =
+    `captions ${generated.captioner_key} · edits ${generated.editor_key} · ${generated.n_generated} generated now`;
+  const items = generated.edits.map((edit, i) => {
+    const li = document.createElement("li");
+    const edited = document.createElement("span");
+    edited.className = generated.failed[i] ? "edit failed" : "edit";
+    edited.textContent = edit;
+    edited.title = generated.failed[i] ? "the editor failed: the unedited caption is used" : "";
+    const from = document.createElement("span");
+    from.className = "muted";
+    from.textContent = ` ← ${generated.captions[i] ?? ""}`;
+    li.append(edited, from);
+    return li;
+  });
+  $("generated-list").replaceChildren(...items);
 }
 
 function renderStatus(data) {

@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,31 @@ void register_index_command(CLI::App& app);
 void register_search_command(CLI::App& app);
 void register_eval_command(CLI::App& app);
 void register_serve_command(CLI::App& app);
+/// `cir index caption` and `cir index captions export|import` (cmd_caption.cpp), under `index`.
+void register_caption_subcommands(CLI::App* index_command);
+
+/// The generation flags shared by `index caption`, `search`, `eval` and `serve` (--llm,
+/// --llm-model, --captioner, --editor, --n, --prompt-preset, sampling): raw values, turned into
+/// engine::GenerationOptions by generation_options() in cmd_caption.cpp.
+struct GenerationFlags {
+  std::string llm, llm_model, llm_fingerprint, llm_cache;
+  int llm_concurrency = 4;
+  std::string captioner, editor, captioner_key, editor_key;
+  int n = 0;  ///< 0 = the preset's (seize 15, cirevl 1)
+  std::string prompt_preset = "seize";
+  /// Unset: the preset's decoding (generation.md 2.1 / 3.1); any one set sends all as given.
+  std::optional<double> temperature, top_p;
+  std::optional<int> max_tokens;
+};
+void add_generation_flags(CLI::App* cmd, GenerationFlags& flags);
+}  // namespace cir::cli
+namespace cir::engine {
+struct GenerationOptions;
+}
+namespace cir::cli {
+/// The options the flags select; the provider's response cache defaults to <index_dir>/llm-cache.sqlite.
+/// kInvalidArgument for --llm without --llm-model or an unknown --prompt-preset.
+engine::GenerationOptions generation_options(const GenerationFlags& flags, const std::string& index_dir);
 
 /// Reads a UTF-8 text file with one entry per line (trailing '\r' removed; a final empty
 /// line ignored). Throws cir::Error naming the file.

@@ -2,6 +2,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "cir/engine.h"
 #include "cir/evaluate.h"
 #include "cli_common.h"
 
@@ -52,6 +53,7 @@ void register_eval_command(CLI::App& app) {
     evaluate::EvalOptions options;
     std::string methods = "sum";
     std::vector<std::string> method_options;
+    GenerationFlags generation;
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("eval", "Evaluate methods on a benchmark with the official metrics");
@@ -70,6 +72,7 @@ void register_eval_command(CLI::App& app) {
   cmd->add_option("--submission", a->options.submission, "Write the test-server file (cirr, circo)");
   cmd->add_option("--report", a->options.report, "Write REPORT.md, REPORT.json and REPORT.svg");
   cmd->add_option("--threads", a->options.n_threads, "Threads (0 = all cores)");
+  add_generation_flags(cmd, a->generation);
   register_score(cmd);
   cmd->callback([a, cmd] {
     if (!cmd->get_subcommands().empty()) return;  // `cir eval score` ran
@@ -82,6 +85,8 @@ void register_eval_command(CLI::App& app) {
       if (eq == std::string::npos) throw Error(ErrorCode::kInvalidArgument, "--method-opt wants key=value, got '" + kv + "'");
       o.method_options[kv.substr(0, eq)] = kv.substr(eq + 1);
     }
+    // Replay unless --llm / --captioner / --editor: stored texts only, zero model calls.
+    o.generation = generation_options(a->generation, o.index_dir);
     // run_eval reports progress on stderr itself (a bar on a terminal, periodic lines in logs).
     const auto run = evaluate::run_eval(o);
     std::cout << evaluate::report_markdown(run);

@@ -234,6 +234,7 @@ void register_index_command(CLI::App& app) {
   register_remove(cmd);
   register_info(cmd);
   register_export_import(cmd);
+  register_caption_subcommands(cmd);
 }
 
 }  // namespace cir::cli

@@ -37,6 +37,7 @@ struct SearchArgs {
   bool json = false;
   std::string model;
   int threads = 0;
+  GenerationFlags generation;
 };
 
 // "2:red" -> (2, "red"); a plain text keeps weight 1. Only a leading number counts as a weight.
@@ -144,13 +145,18 @@ nlohmann::json meta_json(const std::map<std::string, index::MetaValue>& metadata
   return j;
 }
 
+nlohmann::json generated_json(const engine::QueryGenerations& g) {
+  return {{"captioner_key", g.captioner_key}, {"editor_key", g.editor_key}, {"captions", g.captions},
+          {"edits", g.edits},           {"failed", g.failed},         {"n_generated", g.n_generated}};
+}
+
 void print_json(const engine::QueryRequest& q, const engine::QueryResult& r) {
   nlohmann::json hits = nlohmann::json::array();
   for (const auto& h : r.hits)
     hits.push_back({{"id", h.external_id}, {"score", h.score}, {"rank", h.rank}, {"path", h.path}, {"caption", h.caption},
                     {"metadata", meta_json(h.metadata)}});
   const auto& t = r.took_ms;
-  const nlohmann::json out = {
+  nlohmann::json out = {
       {"method", r.method},
       {"query", {{"texts", q.texts}, {"negative_texts", q.negative_texts}}},
       {"results", hits},
@@ -159,6 +165,7 @@ void print_json(const engine::QueryRequest& q, const engine::QueryResult& r) {
       {"took_ms",
        {{"decode", t.decode}, {"encode_image", t.encode_image}, {"encode_text", t.encode_text}, {"compose", t.compose},
         {"search", t.search}, {"fetch", t.fetch}}}};
+  if (r.generated) out["generated"] = generated_json(*r.generated);
   std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
 }
 
@@ -169,6 +176,10 @@ void print_table(const engine::QueryRequest& q, const engine::QueryResult& r) {
   for (const auto& t : q.texts) std::cout << ", text \"" << t << "\"";
   for (const auto& t : q.negative_texts) std::cout << ", not \"" << t << "\"";
   std::cout << "\n";
+  if (r.generated)
+    for (size_t i = 0; i < r.generated->edits.size(); ++i)
+      std::cout << "  edit " << i << (r.generated->failed[i] ? " (failed: the caption)" : "") << ": \""
+                << r.generated->edits[i] << "\"  <- \"" << r.generated->captions[i] << "\"\n";
   for (const auto& h : r.hits) {
     std::cout << std::setw(4) << h.rank << "  " << std::fixed << std::setprecision(4) << h.score << "  " << h.external_id;
     if (!h.caption.empty()) std::cout << "  \"" << h.caption << "\"";
@@ -208,12 +219,14 @@ void register_search_command(CLI::App& app) {
   cmd->add_flag("--json", a->json, "Print JSON");
   cmd->add_option("--model", a->model, "Query with this model (must match the index's)");
   cmd->add_option("--threads", a->threads, "Threads (0 = all cores)");
+  add_generation_flags(cmd, a->generation);
   cmd->callback([a] {
     const engine::QueryRequest q = build_request(*a);
     engine::EngineOptions options;
     options.model = a->model;
     options.encoder.n_threads = a->threads > 0 ? a->threads : default_thread_count();
     const auto engine = engine::Engine::open(a->index, options);
+    engine->set_generation(generation_options(a->generation, a->index));
     const auto results = engine->query_batch({q});
     if (a->json)
       print_json(q, results[0]);

@@ -2,6 +2,7 @@
 // and web page (src/server). Runs until SIGINT/SIGTERM.
 #include <filesystem>
 
+#include "cir/engine.h"
 #include "cir/server.h"
 #include "cli_common.h"
 
@@ -11,6 +12,7 @@ namespace {
 struct ServeArgs {
   std::vector<std::string> indexes;
   server::ServerOptions options;
+  GenerationFlags generation;
   int64_t max_body_mb = 20;
 };
 
@@ -25,6 +27,8 @@ void run_serve(ServeArgs& args) {
       throw Error(ErrorCode::kInvalidArgument, "--index: the name '" + name + "' is given twice");
   }
   args.options.max_body_bytes = args.max_body_mb << 20;
+  // "" index dir: the server puts each index's response cache beside it.
+  args.options.generation = generation_options(args.generation, "");
   server::serve(args.options);
 }
 
@@ -68,6 +72,7 @@ void register_serve_command(CLI::App& app) {
                   "seconds in-flight requests get after SIGTERM before the process exits")
       ->capture_default_str();
   cmd->add_option("--thumbnail-size", args->options.thumbnail_size, "thumbnail longest side (px)")->capture_default_str();
+  add_generation_flags(cmd, args->generation);
   cmd->callback([args] { run_serve(*args); });
 }
 

@@ -58,6 +58,11 @@ struct ComposeInput {
   float image_weight = 1.f;
   float text_weight = 1.f;
   float negative_weight = 1.f;
+  /// Generated texts of the reference (generation.md 7.1): its captions and the edited
+  /// descriptions made from them, slot-parallel. The engine fills them from the index's caption
+  /// store and the editor for SEIZE, LDRE and CIReVL queries that name no captions file.
+  std::vector<std::string> generated_captions;
+  std::vector<std::string> generated_edits;
 };
 
 /// What a method may call on the model side.

@@ -16,6 +16,7 @@
 #include "cir/blip2.h"
 #include "cir/compose.h"
 #include "cir/core.h"
+#include "cir/gen.h"
 #include "cir/image.h"
 #include "cir/index.h"
 #include "cir/model.h"
@@ -233,6 +234,16 @@ struct QueryTimings {
   double decode = 0, encode_image = 0, encode_text = 0, compose = 0, search = 0, fetch = 0;
 };
 
+/// The generated texts a query searched with (SEIZE, LDRE, CIReVL without a captions file).
+struct QueryGenerations {
+  std::string captioner_key;          ///< whose captions of the reference
+  std::string editor_key;             ///< whose edits ("<editor key>@<captioner key>")
+  std::vector<std::string> captions;  ///< of the reference, by sample
+  std::vector<std::string> edits;     ///< edited descriptions, slot-parallel to captions
+  std::vector<bool> failed;           ///< per edit: the fallback of generation.md 6.5 was used
+  int n_generated = 0;                ///< edits made by this query (the rest were stored)
+};
+
 struct QueryResult {
   std::vector<QueryHit> hits;
   int64_t n_filtered = 0;         ///< items the filter rejected
@@ -241,6 +252,40 @@ struct QueryResult {
   bool has_more = false;
   std::string method;
   QueryTimings took_ms;
+  std::optional<QueryGenerations> generated;  ///< set for methods that search generated texts
+};
+
+/// Where captions and edits come from (generation.md 7). With no provider and no built-in
+/// captioner/editor only stored generations are used: replay, zero model calls.
+struct GenerationOptions {
+  gen::ProviderSpec provider;  ///< base_url empty = no provider
+  /// "provider_vlm" (the default when a provider is set), a built-in ("shapes-oracle"), or ""
+  /// (none: stored captions only).
+  std::string captioner;
+  /// SEIZE/LDRE captioning (preset "seize", n 0 = 15); CIReVL always uses preset "cirevl", n 1.
+  gen::CaptionerOptions captioner_options;
+  /// "" = per method (seize_ldre for seize/ldre; cirevl_<variant> for cirevl, the variant from
+  /// the method option prompt=..., else by dataset=circo|cirr|fashioniq, else "simple"); a name
+  /// here (e.g. "shapes-oracle") is used for every method. Needs a provider unless built in.
+  std::string editor;
+  std::optional<gen::SamplingOptions> editor_sampling;
+  /// Stored generations to use when nothing is configured and the store holds several keys
+  /// (method options captioner_key= / editor_key= override these per query).
+  std::string captioner_key;
+  std::string editor_key;
+};
+
+/// What generation did since the engine was opened (reported by `cir eval` and /metrics).
+struct GenerationStats {
+  int64_t captions_stored = 0;     ///< reference captions read from the caption store
+  int64_t captions_generated = 0;  ///< references captioned at query time
+  int64_t edits_stored = 0;        ///< edits read from the caption store (replayed)
+  int64_t edits_generated = 0;     ///< edits asked of the editor (its provider cache may answer)
+  int64_t edits_failed = 0;        ///< of those, fallbacks
+  std::string provider;            ///< Provider::describe(), "" without one
+  std::optional<gen::ProviderStats> provider_stats;
+  std::map<std::string, std::string> prompt_sha256;  ///< of the editors used, "<editor>:<prompt>"
+  std::vector<std::string> captioner_keys, editor_keys;  ///< used
 };
 
 struct EngineOptions {
@@ -262,6 +307,14 @@ class Engine {
   /// Runs a batch of queries. Texts of the whole batch are encoded together.
   std::vector<QueryResult> query_batch(const std::vector<QueryRequest>& requests) const;
 
+  /// Configures the provider, captioner and editor query-time generation uses (replaces the
+  /// previous configuration; not concurrent with queries). Opens the provider (kUnsupported /
+  /// kInvalidArgument from gen) and builds the captioner/editor by name (kNotFound lists names).
+  void set_generation(const GenerationOptions& options);
+  GenerationStats generation_stats() const;
+  /// Opaque generation state (defined in src/engine/generate.h).
+  struct Generation;
+
   const index::Store& store() const { return *store_; }
   index::Store& store() { return *store_; }
   const Encoder& encoder() const { return *encoder_; }
@@ -270,6 +323,10 @@ class Engine {
 
  private:
   Engine() = default;
+  /// SEIZE/LDRE/CIReVL queries without a captions file: stored or generated captions and edits
+  /// into the inputs, and what was used into the results.
+  void attach_generations(const std::vector<QueryRequest>& requests, std::vector<compose::ComposeInput>& inputs,
+                          std::vector<QueryResult>& results) const;
   std::vector<float> reference_feature(const ReferenceImage& ref, QueryTimings& t) const;
   /// Multi-vector models: the reference's rows (vectors_per_image x embed_dim); nullopt for a
   /// raw-embedding reference.
@@ -285,7 +342,60 @@ class Engine {
   std::unique_ptr<index::Store> store_;
   std::shared_ptr<const Encoder> encoder_;
   std::string gallery_root_;
+  std::unique_ptr<Generation> gen_;
 };
+
+// ---------------------------------------------------------------------------------------------
+// Gallery captions (generation.md 7.1): stored in the index's CaptionStore.
+
+struct CaptionIndexOptions {
+  GenerationOptions generation;  ///< captioner (required) and its provider
+  int batch_size = 8;            ///< items per caption_batch call and per committed transaction
+  int64_t max_items = 0;         ///< 0 = every live item (else the first ones by id)
+  bool progress = true;
+};
+
+struct CaptionIndexReport {
+  std::string captioner_key;
+  int64_t n_items = 0;      ///< live items considered
+  int64_t n_already = 0;    ///< had all n captions: skipped (resume)
+  int64_t n_captioned = 0;
+  int64_t n_failed = 0;     ///< fewer than n captions; retried by the next run
+  std::vector<std::pair<std::string, std::string>> failures;  ///< external id, reason
+  double seconds = 0;
+};
+
+/// Captions every live item that lacks n captions under the captioner's key, batch by batch,
+/// committing each batch: rerunning after an interruption captions only what is missing.
+/// Records the captioner's spec in captions.sqlite and manifest.json.
+CaptionIndexReport caption_index(const std::string& index_dir, const CaptionIndexOptions& options);
+
+struct CaptionsImportReport {
+  std::string captioner_key, editor_key;
+  int64_t n_entries = 0;
+  int64_t n_matched = 0;  ///< entries whose reference is an item of the index
+  int64_t n_captions = 0, n_edits = 0;
+  std::vector<std::string> unmatched;  ///< reference ids with no item (first 20)
+};
+
+/// Reads a SEIZE-layout JSON list (generation.md 2.4: reference_img_id | reference | pairid | id,
+/// relative_caption | caption, multi_caption_opt, multi_gpt-3.5_opt) into the caption store. A
+/// reference matches the item whose external id is it, or whose file stem is it (leading zeros
+/// ignored: CIRCO's 12345 is COCO's 000000012345.jpg). Keys default to
+/// "import:multi_caption_opt" and "import:multi_gpt-3.5_opt@import:multi_caption_opt".
+CaptionsImportReport import_captions(const std::string& index_dir, const std::string& json_path,
+                                     const std::string& captioner_key = "", const std::string& editor_key = "");
+/// Writes the store's captions (and edits, when an editor key is given or exactly one exists for
+/// the captioner) in the same layout: one entry per (reference, modification) with edits, and one
+/// per captioned item without. "reference" is the external id. Keys default to the only stored
+/// one (kInvalidArgument listing them when ambiguous). Returns the number of entries.
+int64_t export_captions(const std::string& index_dir, const std::string& json_path, const std::string& captioner_key = "",
+                        const std::string& editor_key = "");
+
+/// Registers the built-in "shapes-oracle" captioner and editor (idempotent; Engine::open and
+/// caption_index call it). They read the shapes world's annotations beside the images: an
+/// upper bound for the retrieval half, never a model result.
+void register_builtin_generators();
 
 /// ANN honesty (clip-retrieval#76): recall@k of the index's ANN structure against exact search,
 /// measured with text queries and composed (stored image + text) queries — not with the

@@ -10,9 +10,11 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "cir/engine.h"
 #include "cir/eval.h"
 
 namespace cir::evaluate {
@@ -41,6 +43,23 @@ struct EvalOptions {
   std::string submission;                ///< write the test-server file here (CIRR/CIRCO)
   std::string report;                    ///< write <report>.md, <report>.json and <report>.svg
   bool progress = true;                  ///< stderr: a bar on a terminal, periodic lines otherwise
+  /// SEIZE, LDRE and CIReVL without captions=<file>: replay by default (the index's stored or
+  /// imported captions and edits, zero model calls; a missing one is an error naming it). With a
+  /// provider (--llm) or a built-in generator, what is missing is generated and stored batch by
+  /// batch, so an interrupted run resumes where it stopped.
+  engine::GenerationOptions generation;
+};
+
+/// What a generated-text method used (generation.md 7.2: every LLM-dependent report prints it).
+struct GenerationSummary {
+  std::string mode;      ///< "replay" (nothing generated) or "generate"
+  std::string provider;  ///< Provider::describe(), "" without one
+  std::vector<std::string> captioner_keys, editor_keys;
+  std::map<std::string, std::string> prompt_sha256;
+  int64_t edits_stored = 0, edits_generated = 0, edits_failed = 0, captions_generated = 0;
+  int64_t provider_requests = 0, provider_cache_hits = 0, provider_generations = 0;
+  double cache_hit_rate = 0;  ///< provider cache hits / answered calls (1 when none was made)
+  std::string captions_file;  ///< the captions/edits JSON written beside the report ("" without --report)
 };
 
 struct MethodResult {
@@ -48,6 +67,7 @@ struct MethodResult {
   eval::MetricReport report;  ///< empty metrics when the split has no ground truth
   double seconds = 0;
   double ms_per_query = 0;
+  std::optional<GenerationSummary> generation;  ///< set for seize / ldre / cirevl on generated texts
 };
 
 struct EvalRun {

@@ -413,4 +413,78 @@ class Store {
   std::unique_ptr<Impl> impl_;
 };
 
+// ---------------------------------------------------------------------------------------------
+// Generated captions and edits (generation.md 7.1): what SEIZE, LDRE and CIReVL search with.
+//
+// They live in <dir>/captions.sqlite beside items.sqlite, not inside it: captioning only reads the
+// gallery, so `cir index caption` and a read-only Engine can write captions while the Store is
+// opened read-only (or by another reader), and the item store's schema stays untouched. WAL mode,
+// one transaction per add_* call: a kill -9 loses at most the batch in flight, and a rerun asks
+// missing_items() what is left. Thread-safe (one connection behind a mutex). Errors: cir::Error
+// (kIo / kCorrupt naming captions.sqlite).
+
+/// One caption sample of a gallery item under one captioner. Failed samples are kept (so a
+/// rerun knows the item was tried) but never handed to a method.
+struct CaptionSample {
+  int64_t item_id = 0;
+  std::string captioner_key;  ///< gen::Captioner::key(), or "import:<field>" for imported files
+  int sample_idx = 0;         ///< 0..n-1
+  std::string text;
+  bool failed = false;
+};
+
+/// One edited description: slot `slot` of the edits of (reference item, modification text)
+/// under one editor, made from caption `caption` (generation.md 2.2).
+struct EditSample {
+  int64_t item_id = 0;
+  std::string modification;
+  std::string editor_key;  ///< gen::Editor::key(), or "import:<field>"
+  int slot = 0;
+  std::string caption;     ///< the caption the edit was made from
+  std::string text;        ///< the edited description (the fallback when failed)
+  bool failed = false;
+};
+
+class CaptionStore {
+ public:
+  /// Opens <index_dir>/captions.sqlite, creating it (and its tables) when absent. kNotFound when
+  /// index_dir holds no index (no manifest.json).
+  static std::unique_ptr<CaptionStore> open(const std::string& index_dir);
+  ~CaptionStore();
+  CaptionStore(const CaptionStore&) = delete;
+  CaptionStore& operator=(const CaptionStore&) = delete;
+
+  /// Inserts or replaces samples (same item, key, sample_idx) in one transaction.
+  void add_captions(const std::vector<CaptionSample>& samples);
+  /// The non-failed captions of an item under a key, by sample_idx.
+  std::vector<std::string> captions(int64_t item_id, const std::string& captioner_key) const;
+  /// Every sample (failed ones included) of a key, by item then sample_idx (exports, tests).
+  std::vector<CaptionSample> all_captions(const std::string& captioner_key) const;
+  /// Of `item_ids`, those with fewer than n_samples successful captions under the key.
+  std::vector<int64_t> missing_items(const std::vector<int64_t>& item_ids, const std::string& captioner_key,
+                                     int n_samples) const;
+  /// Keys with at least one sample, sorted.
+  std::vector<std::string> captioner_keys() const;
+
+  /// Inserts or replaces edits (same item, modification, key, slot) in one transaction.
+  void add_edits(const std::vector<EditSample>& edits);
+  /// The edits of (item, modification) under a key, by slot.
+  std::vector<EditSample> edits(int64_t item_id, const std::string& modification, const std::string& editor_key) const;
+  /// Every edit of a key, by item, modification, slot.
+  std::vector<EditSample> all_edits(const std::string& editor_key) const;
+  std::vector<std::string> editor_keys() const;
+
+  /// Records a captioner's spec (JSON text) in captions.sqlite and in manifest.json's
+  /// "captioners" object (rewritten atomically; other manifest fields are kept as they are).
+  void record_captioner(const std::string& captioner_key, const std::string& spec_json);
+  /// Recorded specs by key.
+  std::map<std::string, std::string> captioner_specs() const;
+
+  struct Impl;
+
+ private:
+  explicit CaptionStore(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
 }  // namespace cir::index

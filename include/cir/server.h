@@ -22,6 +22,7 @@
 #include <string>
 
 #include "cir/core.h"
+#include "cir/engine.h"
 
 namespace cir::server {
 
@@ -55,6 +56,9 @@ struct ServerOptions {
   int request_timeout_seconds = 30;  ///< a request still waiting for a work slot after this gets 503
   int shutdown_timeout_seconds = 10; ///< SIGTERM: in-flight requests get this long, then serve() exits
   int thumbnail_size = 256;          ///< longest side of generated thumbnails (pixels)
+  /// Captioner/editor for SEIZE, LDRE and CIReVL queries (default: replay the index's stored
+  /// texts). An empty provider cache path becomes <index>/llm-cache.sqlite per index.
+  engine::GenerationOptions generation;
 };
 
 /// HTTP status for an ErrorCode: the ONE place the mapping lives (400, 404, 501, 413, 500...).

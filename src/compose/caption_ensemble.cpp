@@ -1,7 +1,8 @@
-// SEIZE and LDRE (methods.md section 2): training-free methods that read, per query, 15 BLIP-2
-// captions of the reference and 15 LLM-edited captions from a JSON file in SEIZE's shipped
-// format, and ensemble their CLIP text features. Captions are generated offline (BLIP-2 + an
-// LLM); cir only consumes them.
+// SEIZE and LDRE (methods.md section 2): training-free methods that take, per query, 15 captions
+// of the reference and 15 LLM-edited captions and ensemble their CLIP text features. The texts
+// come from a JSON file in SEIZE's shipped format (option captions=<json>), or, without one, from
+// the engine: the index's stored captions and the editor's edits (ComposeInput::generated_*,
+// generation.md 7.1).
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -99,21 +100,32 @@ struct EnsembleRows {
   FloatMatrix captions;  // n x d: n(mean T(captions))
 };
 
-// The captions file named by the options, parsed once per process.
+// The captions file named by the options (parsed once per process), or none: then the texts
+// are the engine's generations carried by each input.
 struct CaptionSet {
-  std::string path;
+  std::string path;  // empty: generated texts
   std::shared_ptr<const std::vector<CaptionEntry>> entries;
   int n_captions = 15;
 };
 
 CaptionSet read_caption_set(const ComposeContext& context, const std::string& method) {
   CaptionSet set;
-  set.path = detail::require_option(context, method, "captions",
-                                    "JSON list with multi_caption_opt / multi_gpt-3.5_opt per query, as SEIZE ships");
-  set.entries = cached_captions(set.path);
+  if (auto path = detail::find_option(context, "captions")) {
+    set.path = *path;
+    set.entries = cached_captions(set.path);
+  }
   set.n_captions = static_cast<int>(detail::number_option(context, method, "n_captions", 15));
   if (set.n_captions < 1) throw Error(ErrorCode::kInvalidArgument, "method '" + method + "': n_captions must be >= 1");
   return set;
+}
+
+// An input's own generated texts as an entry (the engine fills both lists slot-parallel).
+CaptionEntry generated_entry(const ComposeInput& in) {
+  CaptionEntry e;
+  e.relative_caption = in.texts.empty() ? "" : in.texts[0];
+  e.captions = in.generated_captions;
+  e.edited = in.generated_edits;
+  return e;
 }
 
 std::string entry_name(const CaptionEntry& e, size_t index) {
@@ -143,11 +155,20 @@ class CaptionMethodBase : public Method {
 
  protected:
   // The entry of each input; kInvalidArgument saying how to provide captions when one has none.
-  std::vector<const CaptionEntry*> entries_of(const std::vector<ComposeInput>& inputs, const ComposeContext& context,
-                                              const CaptionSet& set, bool need_captions) const {
-    std::vector<const CaptionEntry*> out;
+  std::vector<CaptionEntry> entries_of(const std::vector<ComposeInput>& inputs, const ComposeContext& context,
+                                       const CaptionSet& set, bool need_captions) const {
+    std::vector<CaptionEntry> out;
     for (size_t i = 0; i < inputs.size(); ++i) {
       const std::string key = i < context.query_keys.size() ? context.query_keys[i] : "";
+      if (set.path.empty()) {
+        out.push_back(generated_entry(inputs[i]));
+        if (out.back().edited.empty() || (need_captions && out.back().captions.empty()))
+          throw Error(ErrorCode::kInvalidArgument,
+                      "method '" + name_ + "' needs captions and edits for every query; none for reference '" + key +
+                          "' (give captions=<SEIZE json>, caption the index with `cir index caption`, or configure "
+                          "an editor with --llm)");
+        continue;
+      }
       const CaptionEntry* e = match_entry(*set.entries, key, inputs[i]);
       if (!e || e->edited.empty() || (need_captions && e->captions.empty()))
         throw Error(ErrorCode::kInvalidArgument,
@@ -155,7 +176,7 @@ class CaptionMethodBase : public Method {
                         (inputs[i].texts.empty() ? "" : " / text '" + inputs[i].texts[0] + "'") + " in '" + set.path +
                         "' (give a gallery reference whose id is the entry's reference_img_id/reference/pairid, "
                         "with multi_gpt-3.5_opt" + (need_captions ? " and multi_caption_opt" : "") + " lists)");
-      out.push_back(e);
+      out.push_back(*e);
     }
     return out;
   }
@@ -171,9 +192,9 @@ class CaptionMethodBase : public Method {
       texts.insert(texts.end(), v.begin(), v.begin() + static_cast<std::ptrdiff_t>(n));
       return static_cast<int64_t>(n);
     };
-    for (const CaptionEntry* e : entries) {
-      const int64_t n_edited = take(e->edited);
-      spans.emplace_back(n_edited, need_captions ? take(e->captions) : 0);
+    for (const CaptionEntry& e : entries) {
+      const int64_t n_edited = take(e.edited);
+      spans.emplace_back(n_edited, need_captions ? take(e.captions) : 0);
     }
     const FloatMatrix feats = context.encode_texts(texts);
     EnsembleRows rows{FloatMatrix(static_cast<int64_t>(inputs.size()), context.embed_dim),
@@ -271,11 +292,17 @@ class LdreMethod : public CaptionMethodBase {
   FloatMatrix adaptive(const std::vector<ComposeInput>& inputs, const ComposeContext& context) const {
     const AdaptiveSettings s = read_adaptive(context);
     const CaptionSet set = read_caption_set(context, name_);
+    // The reference weighs slots over every query of its file; a batch of generated edits is
+    // not that set, so adaptive weights stay a property of a file.
+    if (set.path.empty())
+      throw Error(ErrorCode::kUnsupported,
+                  "method 'ldre' with adaptive=1 weighs caption slots over every query of a captions file: export the "
+                  "generated ones (`cir index captions export`) and pass captions=<that file>");
     const std::vector<float> weights = slot_weights(set, s, context);
     const auto entries = entries_of(inputs, context, set, false);
     std::vector<std::string> texts;
     for (size_t i = 0; i < entries.size(); ++i) {
-      const auto slots = full_slots(entries[i]->edited, set.n_captions, "edited", "the query's entry", name_);
+      const auto slots = full_slots(entries[i].edited, set.n_captions, "edited", "the query's entry", name_);
       texts.insert(texts.end(), slots.begin(), slots.end());
     }
     FloatMatrix feats = context.encode_texts(texts);
@@ -337,7 +364,8 @@ std::shared_ptr<const Method> make_seize() {
 
 std::shared_ptr<const Method> make_ldre() {
   return std::make_shared<LdreMethod>(
-      "ldre", "LDRE: n(mean T(edited captions)), or adaptive slot weights with adaptive=1 (option captions=<json>)");
+      "ldre", "LDRE: n(mean T(edited captions)), or adaptive slot weights with adaptive=1 (captions=<json>, else the "
+      "index's generated captions and edits)");
 }
 
 }  // namespace cir::compose

@@ -17,6 +17,7 @@ std::shared_ptr<const Method> make_ldre();        ///< "ldre": divergent caption
 std::shared_ptr<const Method> make_combiner();    ///< "combiner": CLIP4Cir Combiner
 std::shared_ptr<const Method> make_spn();         ///< "spn": SPN4CIR text tower + sum
 std::shared_ptr<const Method> make_sprc();        ///< "sprc": SPRC early fusion inside the model
+std::shared_ptr<const Method> make_cirevl();      ///< "cirevl": CIReVL edited caption as text
 
 namespace detail {
 

@@ -26,6 +26,7 @@ struct Registry {
     factories["pic2word"] = make_pic2word;
     factories["seize"] = make_seize;
     factories["ldre"] = make_ldre;
+    factories["cirevl"] = make_cirevl;
     factories["combiner"] = make_combiner;
     factories["spn"] = make_spn;
     factories["sprc"] = make_sprc;

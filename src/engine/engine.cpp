@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "cir/engine.h"
+#include "engine/generate.h"
 #include "scan.h"
 
 namespace cir::engine {
@@ -84,6 +85,10 @@ std::unique_ptr<Engine> Engine::open(const std::string& index_dir, std::shared_p
   e->store_->check_compatible(model_identity(e->encoder_->spec()), e->encoder_->spec().embed_dim);
   check_row_layout(*e->store_, *e->encoder_);
   e->gallery_root_ = read_gallery_root(index_dir);
+  // Replay-only until set_generation: stored captions and edits, no model calls.
+  register_builtin_generators();
+  e->gen_ = std::make_unique<Generation>();
+  e->gen_->index_dir = e->store_->dir();
   return e;
 }
 
@@ -374,6 +379,9 @@ std::vector<QueryResult> Engine::query_batch(const std::vector<QueryRequest>& re
       in.extra_terms.emplace_back(reference_feature(img, t), term.weight);
     }
   }
+
+  // Generated texts (SEIZE, LDRE, CIReVL without a captions file), before composing.
+  attach_generations(requests, inputs, results);
 
   // 2. Compose, grouping requests by method (and options) so each method sees one batch.
   FloatMatrix queries(static_cast<int64_t>(requests.size()), embed_dim);

@@ -38,6 +38,23 @@ std::vector<std::pair<int, double>> recall_series(const eval::MetricReport& repo
   return points;
 }
 
+// generation.md 7.2: mode, provider and model, prompt SHA-256s and cache hit rate.
+std::string generation_line(const std::string& method, const GenerationSummary& g) {
+  std::ostringstream out;
+  out << "\n`" << method << "` generations: mode " << g.mode << ", provider "
+      << (g.provider.empty() ? "none" : g.provider) << ", captions";
+  for (const auto& k : g.captioner_keys) out << " `" << k << "`";
+  out << ", edits";
+  for (const auto& k : g.editor_keys) out << " `" << k << "`";
+  out << "; " << g.edits_stored << " edits replayed, " << g.edits_generated << " generated (" << g.edits_failed
+      << " failed), " << g.captions_generated << " references captioned; cache hit rate " << fmt(100 * g.cache_hit_rate)
+      << "%";
+  for (const auto& [name, sha] : g.prompt_sha256) out << "; " << name << " sha256 " << sha;
+  if (!g.captions_file.empty()) out << "; texts in `" << g.captions_file << "`";
+  out << ".\n";
+  return out.str();
+}
+
 }  // namespace
 
 std::string report_markdown(const EvalRun& run) {
@@ -60,6 +77,8 @@ std::string report_markdown(const EvalRun& run) {
   }
   if (!run.results.empty() && !run.results[0].report.unit.empty())
     md << "\nValues in " << run.results[0].report.unit << ".\n";
+  for (const auto& r : run.results)
+    if (r.generation) md << generation_line(r.method, *r.generation);
   return md.str();
 }
 
@@ -68,8 +87,21 @@ std::string report_json(const EvalRun& run) {
   for (const auto& r : run.results) {
     nlohmann::json metrics = nlohmann::json::object();
     for (const auto& [name, value] : r.report.metrics) metrics[name] = value;
-    rows.push_back({{"method", r.method}, {"metrics", metrics}, {"unit", r.report.unit}, {"seconds", r.seconds},
-                    {"ms_per_query", r.ms_per_query}});
+    nlohmann::json row = {{"method", r.method}, {"metrics", metrics}, {"unit", r.report.unit}, {"seconds", r.seconds},
+                          {"ms_per_query", r.ms_per_query}};
+    if (r.generation)
+      row["generation"] = {{"mode", r.generation->mode},
+                           {"provider", r.generation->provider},
+                           {"captioner_keys", r.generation->captioner_keys},
+                           {"editor_keys", r.generation->editor_keys},
+                           {"prompt_sha256", r.generation->prompt_sha256},
+                           {"edits_stored", r.generation->edits_stored},
+                           {"edits_generated", r.generation->edits_generated},
+                           {"edits_failed", r.generation->edits_failed},
+                           {"captions_generated", r.generation->captions_generated},
+                           {"cache_hit_rate", r.generation->cache_hit_rate},
+                           {"captions_file", r.generation->captions_file}};
+    rows.push_back(row);
   }
   const nlohmann::json j = {{"benchmark", run.benchmark}, {"split", run.split},         {"model", run.model},
                             {"n_queries", run.n_queries}, {"n_gallery", run.n_gallery}, {"index", run.index_dir},

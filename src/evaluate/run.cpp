@@ -9,6 +9,7 @@
 #include "cir/engine.h"
 #include "cir/evaluate.h"
 #include "cir/model.h"
+#include "evaluate/generations.h"
 
 namespace cir::evaluate {
 namespace fs = std::filesystem;
@@ -89,6 +90,9 @@ MethodResult run_method(const EvalOptions& o, const eval::BenchmarkSplit& split,
                                       : static_cast<int64_t>(split.queries.size());
   const int k = o.k > 0 ? o.k : static_cast<int>(std::max<int64_t>(1, engine.store().count()));
   eval::Rankings rankings(static_cast<size_t>(n));
+  const bool generated = detail::uses_generations(method, o.method_options);
+  const engine::GenerationStats before = engine.generation_stats();
+  std::vector<std::optional<engine::QueryGenerations>> used(generated ? static_cast<size_t>(n) : 0);
   const auto t0 = std::chrono::steady_clock::now();
   // Ingestion's helper: a redrawn bar on a terminal, plain periodic lines in logs.
   Progress progress("eval " + method, n, o.progress);
@@ -110,6 +114,8 @@ MethodResult run_method(const EvalOptions& o, const eval::BenchmarkSplit& split,
       }
       r.method = method;
       r.method_options = o.method_options;
+      // CIReVL's prompt variant follows the dataset (generation.md 3.2).
+      if (generated && !r.method_options.contains("dataset")) r.method_options["dataset"] = detail::dataset_family(split.benchmark);
       r.k = k;
       r.include_reference = keeps_reference(split.benchmark);
       r.exact = true;
@@ -120,6 +126,7 @@ MethodResult run_method(const EvalOptions& o, const eval::BenchmarkSplit& split,
     for (size_t j = 0; j < results.size(); ++j) {
       auto& ranking = rankings[begin + j];
       for (const auto& hit : results[j].hits) ranking.push_back(benchmark_id.at(hit.id));
+      if (generated) used[static_cast<size_t>(begin) + j] = results[j].generated;
     }
     progress.advance(end - begin);
     if (on_progress) on_progress(end, n);
@@ -129,6 +136,13 @@ MethodResult run_method(const EvalOptions& o, const eval::BenchmarkSplit& split,
   mr.method = method;
   mr.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   mr.ms_per_query = n > 0 ? 1000.0 * mr.seconds / n : 0;
+  if (generated) {
+    mr.generation = detail::summarize_generations(before, engine.generation_stats());
+    if (!o.report.empty()) {
+      mr.generation->captions_file = o.report + "." + method + ".generations.json";
+      detail::write_generations(mr.generation->captions_file, split, used, *mr.generation);
+    }
+  }
   eval::BenchmarkSplit scored = split;
   scored.queries.resize(static_cast<size_t>(n));
   if (scored.has_ground_truth()) {
@@ -179,6 +193,10 @@ EvalRun run_eval(const EvalOptions& o, const std::function<void(int64_t, int64_t
                                     : static_cast<int64_t>(split.queries.size());
   ensure_index(o, split, run.index_dir, *encoder);
   const auto engine = engine::Engine::open(run.index_dir, encoder);
+  engine::GenerationOptions generation = o.generation;
+  if (!generation.provider.base_url.empty() && generation.provider.cache_path.empty())
+    generation.provider.cache_path = run.index_dir + "/llm-cache.sqlite";  // a rerun answers from it
+  engine->set_generation(generation);
   for (const auto& method : o.methods) run.results.push_back(run_method(o, split, *engine, method, on_progress));
   if (!o.report.empty()) {
     write_file_atomic(o.report + ".md", report_markdown(run));

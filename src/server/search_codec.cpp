@@ -258,6 +258,11 @@ json search_response(const IndexHandle& h, const SearchCall& call, const engine:
     out["ground_truth"] = {{"query_id", gt->query_id}, {"targets", targets}};
   }
   if (!call.ignored.empty()) out["ignored"] = call.ignored;
+  // The texts SEIZE/LDRE/CIReVL searched with, so a client (the web page) can show them.
+  if (const auto& g = result.generated)
+    out["generated"] = {{"captioner_key", g->captioner_key}, {"editor_key", g->editor_key},
+                        {"captions", g->captions},           {"edits", g->edits},
+                        {"failed", g->failed},               {"n_generated", g->n_generated}};
   return out;
 }
 

@@ -32,6 +32,10 @@ std::unique_ptr<IndexHandle> open_index(const std::string& name, const std::stri
   eo.encoder.n_threads = options.encoder_threads;
   eo.encoder.decode.max_pixels = options.max_image_pixels;
   h->engine = engine::Engine::open(h->dir, eo);
+  engine::GenerationOptions generation = options.generation;
+  if (!generation.provider.base_url.empty() && generation.provider.cache_path.empty())
+    generation.provider.cache_path = (fs::path(h->dir) / "llm-cache.sqlite").string();
+  h->engine->set_generation(generation);
   if (!h->engine->gallery_root().empty()) {
     h->gallery_root = fs::weakly_canonical(h->engine->gallery_root(), ec).string();
     if (ec) h->gallery_root.clear();

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "cir/core.h"
+#include "cir/regular_file.h"
 
 namespace cir {
 namespace {

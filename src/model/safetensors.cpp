@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cir/core.h"
+#include "cir/regular_file.h"
 
 namespace cir::model::detail {
 namespace {

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cir/core.h"
+#include "cir/regular_file.h"
 #include "test_support.h"
 
 namespace cir {

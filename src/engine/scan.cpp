@@ -104,7 +104,11 @@ void walk_directory(const fs::path& dir, const fs::path& root, const fs::path& r
     const fs::path& p = it->path();
     std::error_code type_ec;
     const fs::file_status status = it->symlink_status(type_ec);
-    if (!type_ec && fs::is_directory(status)) {
+    if (type_ec) {
+      // Unknown type (ENAMETOOLONG past 4096 bytes, above all): possibly a directory of images.
+      files.push_back(directory_problem(
+          p, root, p.native().size() >= kMaxPathBytes ? too_long(p, "entry") + ": not scanned" : "cannot stat: " + type_ec.message()));
+    } else if (fs::is_directory(status)) {
       walk_directory(p, root, real_root, files);
     } else if (image::has_image_extension(p.string())) {
       files.push_back(stat_under(p, root, real_root));

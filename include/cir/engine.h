@@ -167,7 +167,9 @@ IngestReport build_index(const std::string& index_dir, const IngestOptions& opti
 /// The same with a model the caller already opened (options.model and options.encoder are then
 /// ignored): callers that go on to query, like the evaluation harness, load the model once.
 IngestReport build_index(const std::string& index_dir, const IngestOptions& options, const Encoder& encoder);
-/// Rescans the recorded gallery root: adds new and changed files, removes deleted ones.
+/// Re-reads the recorded gallery source (gallery.json): a directory is rescanned, a list file is
+/// re-read (never replaced by a scan of its root; kNotFound when the list is gone). Adds new and
+/// changed files, removes items no longer in the source.
 IngestReport sync_index(const std::string& index_dir, const IngestOptions& options);
 /// Adds (or re-encodes) the given files or directories, which must lie under the gallery root.
 IngestReport add_to_index(const std::string& index_dir, const std::vector<std::string>& paths, const IngestOptions& options);

@@ -17,6 +17,11 @@
 //   transaction that references those rows. A kill -9 at any moment loses at most the batch in
 //   flight: on open, rows past what SQLite references (a torn or uncommitted tail) are truncated
 //   away, and re-adding the lost batch creates no duplicates (external_id is unique).
+// - Damage from outside: open() checks only the last block's CRC; verify_index / Store::verify
+//   check everything and list problems (a plain VerifyReport, never a throw for damage). Searches
+//   skip items whose score is not finite (QueryHits::n_invalid). vectors.bin is memory-mapped;
+//   every read first checks that it was not truncated, modified or replaced since the Store last
+//   saw it (kCorrupt naming the file instead of SIGBUS).
 //
 // On-disk layout of an index directory (format_version 1)
 //   manifest.json   model identity, preprocessing, embed_dim, dtype, vectors_per_item, row_parts
@@ -256,6 +261,11 @@ struct QueryHits {
   std::vector<Hit> hits;          ///< best first; ties broken by smaller id
   int64_t n_excluded = 0;         ///< eligible items removed by exclude_ids(_per_query)
   int64_t n_below_threshold = 0;  ///< hits of this page dropped by score_threshold
+  /// Eligible items skipped because their score was NaN or infinite: their stored vectors are
+  /// damaged (run verify). A search never returns such a score; the first one also logs a warning.
+  /// Counted where the store scores items (exact scans, rescoring, ANN candidates); faiss's own
+  /// batched Flat scan drops such rows before the store sees them, uncounted.
+  int64_t n_invalid = 0;
   bool has_more = false;          ///< more eligible items exist past this page
   bool exact = false;             ///< the ranking came from an exact scan (no ANN error)
 };
@@ -302,7 +312,34 @@ struct StoreInfo {
   int64_t index_memory_bytes = 0;  ///< estimated RAM of the ANN structure
   std::vector<FileSize> files;
   int64_t disk_bytes = 0;      ///< sum of files
+  int64_t n_invalid_scores = 0;  ///< items skipped by searches since open for a non-finite score
 };
+
+/// One problem verify found.
+struct VerifyProblem {
+  std::string file;          ///< file of the index directory: "vectors.bin", "items.sqlite", "manifest.json"
+  int64_t byte_offset = -1;  ///< where in `file` (vectors.bin: the damaged block's header); -1 = not one place
+  std::string message;       ///< what is wrong, naming the block, rows or items concerned
+};
+
+/// What verify checked and found: a full read of vectors.bin (every block's header and payload
+/// CRC, every value finite), SQLite's `PRAGMA integrity_check`, and the items' rows (inside the
+/// committed rows and one block, within vectors_per_item, no two live items sharing a row, no
+/// live item in a damaged block).
+struct VerifyReport {
+  std::string dir;
+  int64_t n_blocks = 0;        ///< vector blocks read
+  int64_t n_rows = 0;          ///< committed vector rows read
+  int64_t n_items = 0;         ///< live items checked
+  int64_t uncommitted_bytes = 0;  ///< bytes past the committed blocks (truncated at the next writable open)
+  std::vector<VerifyProblem> problems;  ///< empty when the index is sound
+  bool ok() const { return problems.empty(); }
+};
+
+/// Checks the index in `dir` without opening it as a Store (so damage that would stop open() is
+/// listed too). Takes the shared lock: kIo while a writer holds the index. Reads with pread,
+/// never a map. kNotFound when `dir` is not an index. Damage is reported, never thrown.
+VerifyReport verify_index(const std::string& dir);
 
 /// Knobs for Store::open.
 struct OpenOptions {
@@ -390,9 +427,9 @@ class Store {
   /// Rewrites vectors.bin without dead rows, drops removed items' records, and rebuilds the ANN
   /// index. Crash-safe: an interrupted compaction leaves the previous state.
   void compact();
-  /// Reads every block and checks its CRC and that every live item's rows exist; kCorrupt naming
-  /// the first bad block.
-  void verify() const;
+  /// verify_index on this open store (the server's route): the same checks, through this
+  /// store's SQLite connection and lock, while searches go on.
+  VerifyReport verify() const;
 
   /// Writes the clip-retrieval embedding layout of the live items, in id order:
   ///   out_dir/img_emb/img_emb_0.npy          n x embed_dim "<f2", L2-normalised

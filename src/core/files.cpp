@@ -5,18 +5,36 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
+#include <algorithm>
 #include <memory>
+#include <utility>
 
 #include "cir/core.h"
+#include "cir/regular_file.h"
 
 namespace cir {
 namespace {
 
+ErrorCode code_for_errno(int err) {
+  switch (err) {
+    case ENOENT: return ErrorCode::kNotFound;
+    case ELOOP:         // a symlink loop
+    case ENAMETOOLONG:  // a path past PATH_MAX or a component past NAME_MAX
+    case ENOTDIR: return ErrorCode::kInvalidArgument;
+    case ENOSPC:
+    case EDQUOT: return ErrorCode::kResourceExhausted;
+    default: return ErrorCode::kIo;
+  }
+}
+
 [[noreturn]] void throw_io(const std::string& what, const std::string& path) {
   const int err = errno;
-  const ErrorCode code = (err == ENOENT) ? ErrorCode::kNotFound : ErrorCode::kIo;
-  throw Error(code, what + " '" + path + "': " + std::strerror(err));
+  throw Error(code_for_errno(err), what + " '" + path + "': " + std::strerror(err));
+}
+
+[[noreturn]] void throw_not_regular(std::string_view what, const std::string& path, mode_t mode) {
+  throw Error(ErrorCode::kInvalidArgument, std::string(what) + " '" + path + "' is a " +
+                                               std::string(file_type_name(mode)) + ", expected a regular file");
 }
 
 std::string to_hex(const unsigned char* digest, unsigned int len) {
@@ -48,34 +66,85 @@ bool file_exists(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0;
 }
 
-std::vector<uint8_t> read_file_bytes(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw_io("cannot open", path);
+std::string_view file_type_name(unsigned mode) {
+  switch (mode & S_IFMT) {
+    case S_IFREG: return "regular file";
+    case S_IFDIR: return "directory";
+    case S_IFIFO: return "FIFO";
+    case S_IFSOCK: return "socket";
+    case S_IFCHR: return "character device";
+    case S_IFBLK: return "block device";
+    case S_IFLNK: return "symbolic link";
+    default: return "special file";
+  }
+}
+
+RegularFile::RegularFile(const std::string& path, std::string_view what) : path_(path) {
+  const std::string role(what);
+  // stat first so a device is refused without being opened at all (opening some has effects);
+  // the fstat after the open is the authoritative check (the path may change in between).
   struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    ::close(fd);
-    throw_io("cannot stat", path);
+  if (::stat(path.c_str(), &st) != 0) throw_io("cannot open " + role, path);
+  if (!S_ISREG(st.st_mode)) throw_not_regular(what, path, st.st_mode);
+  // O_NONBLOCK: had the path been swapped for a FIFO, open() would otherwise wait for a writer.
+  fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd_ < 0) throw_io("cannot open " + role, path);
+  if (::fstat(fd_, &st) != 0) {
+    const int err = errno;
+    ::close(fd_);
+    fd_ = -1;
+    errno = err;
+    throw_io("cannot stat " + role, path);
   }
-  if (S_ISDIR(st.st_mode)) {
-    ::close(fd);
-    throw Error(ErrorCode::kInvalidArgument, "'" + path + "' is a directory, expected a file");
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd_);
+    fd_ = -1;
+    throw_not_regular(what, path, st.st_mode);
   }
-  std::vector<uint8_t> bytes(static_cast<size_t>(st.st_size));
+  // Regular files ignore O_NONBLOCK; clearing it keeps later reads plainly blocking anyway.
+  ::fcntl(fd_, F_SETFL, ::fcntl(fd_, F_GETFL) & ~O_NONBLOCK);
+  size_ = static_cast<int64_t>(st.st_size);
+}
+
+RegularFile::~RegularFile() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+RegularFile::RegularFile(RegularFile&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)), size_(other.size_), path_(std::move(other.path_)) {}
+
+RegularFile& RegularFile::operator=(RegularFile&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = std::exchange(other.fd_, -1);
+    size_ = other.size_;
+    path_ = std::move(other.path_);
+  }
+  return *this;
+}
+
+size_t RegularFile::read_some(void* out, size_t n) {
+  auto* p = static_cast<uint8_t*>(out);
   size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t got = ::read(fd, bytes.data() + done, bytes.size() - done);
+  while (done < n) {
+    const ssize_t got = ::read(fd_, p + done, n - done);
     if (got < 0) {
       if (errno == EINTR) continue;
-      ::close(fd);
-      throw_io("cannot read", path);
+      throw_io("cannot read", path_);
     }
     if (got == 0) break;
     done += static_cast<size_t>(got);
   }
-  ::close(fd);
-  bytes.resize(done);
+  return done;
+}
+
+std::vector<uint8_t> RegularFile::read_all() {
+  std::vector<uint8_t> bytes(static_cast<size_t>(std::max<int64_t>(size_, 0)));
+  bytes.resize(read_some(bytes.data(), bytes.size()));
   return bytes;
 }
+
+std::vector<uint8_t> read_file_bytes(const std::string& path) { return RegularFile(path).read_all(); }
 
 std::string read_file_text(const std::string& path) {
   const auto bytes = read_file_bytes(path);
@@ -91,18 +160,24 @@ void write_file_atomic(const std::string& path, std::string_view content) {
     const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
     if (n < 0) {
       if (errno == EINTR) continue;
+      const int err = errno;
       ::close(fd);
       ::unlink(tmp.c_str());
+      errno = err;
       throw_io("cannot write", tmp);
     }
     done += static_cast<size_t>(n);
   }
   if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    const int err = errno;
     ::unlink(tmp.c_str());
+    errno = err;
     throw_io("cannot flush", tmp);
   }
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
     ::unlink(tmp.c_str());
+    errno = err;
     throw_io("cannot rename into", path);
   }
 }
@@ -114,14 +189,10 @@ std::string sha256_hex(std::span<const uint8_t> data) {
 }
 
 std::string sha256_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw_io("cannot open", path);
+  RegularFile file(path);
   DigestContext d;
-  std::vector<char> buf(1 << 20);
-  while (in) {
-    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
-    if (in.gcount() > 0) d.update(buf.data(), static_cast<size_t>(in.gcount()));
-  }
+  std::vector<uint8_t> buf(1 << 20);
+  for (size_t got; (got = file.read_some(buf.data(), buf.size())) > 0;) d.update(buf.data(), got);
   return d.finish();
 }
 

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <filesystem>
 #include <future>
+#include <optional>
 #include <unordered_map>
 
 #include <nlohmann/json.hpp>
@@ -35,9 +36,23 @@ struct WorkItem {
   std::string caption;
 };
 
-void write_gallery_file(const std::string& index_dir, const std::string& root, const std::string& images) {
-  const nlohmann::json j = {{"root", root}, {"images", images}};
-  write_file_atomic((fs::path(index_dir) / kGalleryFile).string(), j.dump(2) + "\n");
+// gallery.json says where the items come from, so sync re-reads the same source: rescanning a
+// list-built index's root instead of its list would delete every item outside that directory
+// and pull in every other image of it.
+void write_gallery_file(const std::string& index_dir, const GallerySource& source, const std::string& images) {
+  nlohmann::json j = {{"root", source.root}, {"images", images}};
+  j["source"] = source.list_file.empty() ? "directory" : "list";
+  if (!source.list_file.empty()) j["list"] = source.list_file;
+  write_file_atomic((fs::path(index_dir) / kGalleryFile).string(), j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+}
+
+// A failure reason safe to log: a file reached through a symlink out of the gallery may be
+// anything (/etc/shadow), and decoders quote the first bytes of what they cannot read.
+std::string failure_reason(const ScannedFile& file, const Error& e) {
+  if (!file.outside_root) return e.what();
+  return std::string(error_code_name(e.code())) +
+         ": cannot index this file, which lies outside the gallery root (reached through a symbolic link); "
+         "details are withheld so its content never reaches the failure log";
 }
 
 Prepared prepare_batch(const std::vector<WorkItem>& work, size_t begin, size_t end, const PreprocessSpec& spec,
@@ -56,9 +71,10 @@ Prepared prepare_batch(const std::vector<WorkItem>& work, size_t begin, size_t e
       image::preprocess_into(img, spec, pixels.data() + i * plane);
       ok[i] = 1;
     } catch (const Error& e) {
-      errors[i] = e.what();
+      errors[i] = failure_reason(file, e);
     } catch (const std::exception& e) {
-      errors[i] = std::string("unexpected error: ") + e.what();
+      errors[i] = file.outside_root ? "internal: unexpected error (details withheld: outside the gallery root)"
+                                    : std::string("unexpected error: ") + e.what();
     }
   });
   Prepared p;
@@ -91,6 +107,13 @@ void append_failures_jsonl(const std::string& index_dir, const std::vector<std::
   std::fclose(f);
 }
 
+// Records files that failed (store first: it is the authoritative list; then the log).
+void record_failures(index::Store& store, const std::string& index_dir,
+                     const std::vector<std::pair<std::string, std::string>>& failures) {
+  for (const auto& [external_id, reason] : failures) store.record_failure(external_id, reason);
+  append_failures_jsonl(index_dir, failures);
+}
+
 // Encodes and commits the work list in batches; returns (added or updated, failed).
 std::pair<int64_t, int64_t> encode_and_store(const std::vector<WorkItem>& work, index::Store& store, const Encoder& encoder,
                                              const std::string& index_dir, Progress& progress) {
@@ -108,11 +131,8 @@ std::pair<int64_t, int64_t> encode_and_store(const std::vector<WorkItem>& work, 
     Prepared cur = next.get();
     if (begin + batch < work.size()) next = launch(begin + batch);
     std::vector<std::pair<std::string, std::string>> failure_rows;
-    for (const auto& [wi, reason] : cur.failures) {
-      store.record_failure(work[wi].file.external_id, reason);
-      failure_rows.emplace_back(work[wi].file.external_id, reason);
-    }
-    append_failures_jsonl(index_dir, failure_rows);
+    for (const auto& [wi, reason] : cur.failures) failure_rows.emplace_back(work[wi].file.external_id, reason);
+    record_failures(store, index_dir, failure_rows);
     failed += static_cast<int64_t>(cur.failures.size());
     const int64_t n_ok = static_cast<int64_t>(cur.file_index.size());
     if (n_ok > 0) {
@@ -156,13 +176,20 @@ std::unordered_map<std::string, index::ItemRecord> existing_items(const index::S
 
 // Decides what needs (re-)encoding: new files, and files whose size/mtime changed and whose
 // content hash differs (a touched but identical file is not re-encoded).
+// Entries the scan already knows cannot be indexed (FIFOs, dangling links...) go to `rejected`
+// (external id, reason) without being opened.
 std::vector<WorkItem> plan_work(const std::vector<ScannedFile>& files, const index::Store& store,
                                 const std::map<std::string, Metadata>& metadata_file, IngestReport& report,
-                                std::vector<std::string>& unreadable) {
+                                std::vector<std::string>& unreadable,
+                                std::vector<std::pair<std::string, std::string>>& rejected) {
   const auto existing = existing_items(store);
   std::vector<WorkItem> work;
   for (const auto& f : files) {
     ++report.n_scanned;
+    if (!f.problem.empty()) {
+      rejected.emplace_back(f.external_id, f.problem);
+      continue;
+    }
     auto it = existing.find(f.external_id);
     if (it != existing.end()) {
       const auto& rec = it->second;
@@ -201,13 +228,15 @@ IngestReport ingest(const std::string& index_dir, index::Store& store, const Enc
   std::map<std::string, Metadata> metadata_file;
   if (!options.metadata_file.empty()) metadata_file = read_metadata_file(options.metadata_file);
   std::vector<std::string> sidecar_problems;
-  const auto work = plan_work(files, store, metadata_file, report, sidecar_problems);
+  std::vector<std::pair<std::string, std::string>> rejected;
+  const auto work = plan_work(files, store, metadata_file, report, sidecar_problems, rejected);
   for (const auto& problem : sidecar_problems) log(LogLevel::kWarn, "sidecar ignored: " + problem);
+  record_failures(store, index_dir, rejected);
   Progress progress("indexing", static_cast<int64_t>(work.size()), options.progress);
   const auto [stored, failed] = encode_and_store(work, store, encoder, index_dir, progress);
   progress.finish();
   report.n_added = stored - report.n_updated;
-  report.n_failed = failed;
+  report.n_failed = failed + static_cast<int64_t>(rejected.size());
   store.flush();
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return report;
@@ -245,13 +274,69 @@ index::ModelIdentity model_identity(const model::ModelSpec& spec) {
   return id;
 }
 
-std::string read_gallery_root(const std::string& index_dir) {
+namespace {
+
+// gallery.json written before it named its source ("source"/"list"): a directory build recorded
+// root == its absolute --images; a list build recorded the list as given, whose directory was the
+// root unless list_root moved it (cir eval: an absolute list path).
+// Whether --images as given (absolute, or relative to the cwd of the build) spelled `root`.
+bool names_root(const fs::path& given, const std::string& root) {
+  std::string g = given.lexically_normal().generic_string();
+  while (g.size() > 1 && g.back() == '/') g.pop_back();
+  const std::string r = fs::path(root).lexically_normal().generic_string();
+  return given.is_absolute() ? g == r : (g == "." || r.ends_with("/" + g));
+}
+
+GallerySource legacy_source(const std::string& root, const std::string& images, const std::string& file) {
+  GallerySource source{root, ""};
+  const fs::path given(images);
+  std::error_code ec;
+  if (given.is_absolute() && fs::is_regular_file(given, ec)) {
+    source.list_file = given.lexically_normal().string();
+  } else if (!given.is_absolute() && !images.empty() && fs::is_regular_file(fs::path(root) / given.filename(), ec)) {
+    source.list_file = (fs::path(root) / given.filename()).string();
+  } else if (!names_root(given, root)) {
+    throw Error(ErrorCode::kInvalidArgument, "'" + file + "' does not say whether the index was built from a directory or a "
+                                                 "list file ('" + images + "'); rebuild it with `cir index build` to record it");
+  }
+  return source;
+}
+
+}  // namespace
+
+namespace {
+
+// gallery.json as an object with a string "root"; nullopt when the index has none.
+std::optional<nlohmann::json> read_gallery_json(const std::string& index_dir, std::string& file) {
   const fs::path p = fs::path(index_dir) / kGalleryFile;
-  if (!fs::exists(p)) return "";
-  const auto j = nlohmann::json::parse(read_file_text(p.string()), nullptr, false);
+  file = p.string();
+  if (!fs::exists(p)) return std::nullopt;
+  auto j = nlohmann::json::parse(read_file_text(file), nullptr, false);
   if (j.is_discarded() || !j.is_object() || !j.contains("root") || !j["root"].is_string())
-    throw Error(ErrorCode::kCorrupt, "'" + p.string() + "' is not a valid gallery file (needs a string 'root')");
-  return j["root"].get<std::string>();
+    throw Error(ErrorCode::kCorrupt, "'" + file + "' is not a valid gallery file (needs a string 'root')");
+  return j;
+}
+
+}  // namespace
+
+std::optional<GallerySource> read_gallery_source(const std::string& index_dir) {
+  std::string file;
+  const auto j = read_gallery_json(index_dir, file);
+  if (!j) return std::nullopt;
+  const std::string root = (*j)["root"].get<std::string>();
+  const auto images = j->find("images");
+  if (!j->contains("source"))
+    return legacy_source(root, images != j->end() && images->is_string() ? images->get<std::string>() : "", file);
+  const auto& kind = (*j)["source"];
+  if (kind == "directory") return GallerySource{root, ""};
+  if (kind == "list" && j->contains("list") && (*j)["list"].is_string()) return GallerySource{root, (*j)["list"].get<std::string>()};
+  throw Error(ErrorCode::kCorrupt, "'" + file + "': 'source' must be \"directory\" or \"list\" (with a string 'list')");
+}
+
+std::string read_gallery_root(const std::string& index_dir) {
+  std::string file;
+  const auto j = read_gallery_json(index_dir, file);
+  return j ? (*j)["root"].get<std::string>() : "";
 }
 
 IngestReport build_index(const std::string& index_dir, const IngestOptions& options) {
@@ -266,8 +351,9 @@ IngestReport build_index(const std::string& index_dir, const IngestOptions& opti
 
 IngestReport build_index(const std::string& index_dir, const IngestOptions& options, const Encoder& encoder) {
   if (options.images.empty()) throw Error(ErrorCode::kInvalidArgument, "index build needs --images");
-  std::string root;
-  const auto files = scan_gallery(options.images, root, options.list_root);
+  GallerySource source;
+  const auto files = scan_gallery(options.images, source, options.list_root);
+  const std::string& root = source.root;
   std::unique_ptr<index::Store> store;
   if (fs::exists(fs::path(index_dir) / "manifest.json")) {
     store = index::Store::open(index_dir);  // resume / update an existing index
@@ -279,16 +365,24 @@ IngestReport build_index(const std::string& index_dir, const IngestOptions& opti
   } else {
     store = index::Store::create(index_dir, new_manifest(encoder, options));
   }
-  write_gallery_file(index_dir, root, options.images);
+  write_gallery_file(index_dir, source, options.images);
   return ingest(index_dir, *store, encoder, files, options);
 }
 
 IngestReport sync_index(const std::string& index_dir, const IngestOptions& options) {
   auto store = index::Store::open(index_dir);
-  const std::string root = read_gallery_root(index_dir);
-  if (root.empty()) throw Error(ErrorCode::kNotFound, "index '" + index_dir + "' records no gallery root (gallery.json)");
-  std::string scanned_root;
-  const auto files = scan_gallery(root, scanned_root);
+  const auto recorded = read_gallery_source(index_dir);
+  if (!recorded) throw Error(ErrorCode::kNotFound, "index '" + index_dir + "' records no gallery root (gallery.json)");
+  // A list-built index (cir eval's caches among them) is synced from its list, never from the
+  // root: the root directory holds files the list left out on purpose.
+  std::error_code ec;
+  if (!recorded->list_file.empty() && !fs::is_regular_file(recorded->list_file, ec))
+    throw Error(ErrorCode::kNotFound, "index '" + index_dir + "' was built from the list file '" + recorded->list_file +
+                                          "', which is gone; sync re-reads that list (it never rescans '" + recorded->root +
+                                          "'): restore the list or rebuild the index");
+  GallerySource scanned;
+  const auto files = recorded->list_file.empty() ? scan_gallery(recorded->root, scanned)
+                                                 : scan_gallery(recorded->list_file, scanned, recorded->root);
   auto encoder = open_encoder_for(*store, options);
   IngestReport report = ingest(index_dir, *store, *encoder, files, options);
   // Files that are gone: remove their items.
@@ -312,15 +406,15 @@ IngestReport add_to_index(const std::string& index_dir, const std::vector<std::s
     const std::string rel = abs.lexically_relative(root).generic_string();
     if (rel.empty() || rel.rfind("..", 0) == 0)
       throw Error(ErrorCode::kInvalidArgument, "'" + p + "' is outside the gallery root '" + root + "'");
-    std::string ignored;
-    auto found = fs::is_directory(abs) ? scan_gallery(abs.string(), ignored) : std::vector<ScannedFile>{};
     if (fs::is_directory(abs)) {
+      GallerySource ignored;
+      auto found = scan_gallery(abs.string(), ignored);
       for (auto& f : found) f.external_id = fs::path(f.path).lexically_relative(root).generic_string();
       files.insert(files.end(), found.begin(), found.end());
     } else {
-      auto f = stat_file(abs, root);
-      if (!f) throw Error(ErrorCode::kNotFound, "'" + p + "' is not a readable file");
-      files.push_back(*f);
+      ScannedFile f = stat_file(abs, root);
+      if (!f.problem.empty()) throw Error(ErrorCode::kNotFound, "'" + p + "' cannot be indexed: " + f.problem);
+      files.push_back(std::move(f));
     }
   }
   auto encoder = open_encoder_for(*store, options);

@@ -64,20 +64,6 @@ CREATE TABLE IF NOT EXISTS failures(
 CREATE TABLE IF NOT EXISTS kv(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 )sql";
 
-int take_lock(const std::string& dir, bool shared) {
-  const std::string path = dir + "/" + detail::kLockFile;
-  const int fd = ::open(path.c_str(), (shared ? O_RDONLY : O_RDWR) | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) throw Error(ErrorCode::kIo, "cannot open '" + path + "': " + std::strerror(errno));
-  if (::flock(fd, (shared ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0) {
-    const int err = errno;
-    ::close(fd);
-    if (err == EWOULDBLOCK)
-      throw Error(ErrorCode::kIo, "index '" + dir + "' is in use by another process (" + path + " is locked)");
-    throw Error(ErrorCode::kIo, "cannot lock '" + path + "': " + std::strerror(err));
-  }
-  return fd;
-}
-
 void validate_manifest(const IndexManifest& m) {
   if (m.embed_dim <= 0 || m.embed_dim > 65536)
     throw Error(ErrorCode::kInvalidArgument, "manifest embed_dim must be in 1..65536, got " + std::to_string(m.embed_dim));
@@ -116,6 +102,21 @@ void set_kv(Db& db, const char* key, const std::string& value) {
 
 // ---------------------------------------------------------------------------------------------
 // Impl helpers
+
+int detail::take_lock(const std::string& dir, bool shared) {
+  const std::string path = dir + "/" + detail::kLockFile;
+  const int fd = ::open(path.c_str(), (shared ? O_RDONLY : O_RDWR) | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) throw Error(ErrorCode::kIo, "cannot open '" + path + "': " + std::strerror(errno));
+  if (::flock(fd, (shared ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0) {
+    const int err = errno;
+    ::close(fd);
+    if (err == EWOULDBLOCK)
+      throw Error(ErrorCode::kIo, "index '" + dir + "' is in use by another process (" + path + " is locked)");
+    throw Error(ErrorCode::kIo, "cannot lock '" + path + "': " + std::strerror(err));
+  }
+  return fd;
+}
+
 
 Store::Impl::~Impl() {
   ann.reset();
@@ -296,7 +297,7 @@ std::unique_ptr<Store> Store::create(const std::string& dir, const IndexManifest
     fs::create_directories(dir, ec);
     if (ec) throw Error(ErrorCode::kIo, "cannot create directory '" + dir + "': " + ec.message());
   }
-  const int lock_fd = take_lock(dir, false);
+  const int lock_fd = detail::take_lock(dir, false);
   try {
     for (const auto& entry : fs::directory_iterator(dir))
       if (entry.path().filename() != detail::kLockFile) fs::remove(entry.path());
@@ -333,7 +334,7 @@ std::unique_ptr<Store> Store::open(const std::string& dir, const OpenOptions& op
   impl->manifest = read_manifest(dir);
   if (impl->manifest.embed_dim > 65536 || impl->manifest.vectors_per_item > 4096)
     throw Error(ErrorCode::kCorrupt, "'" + impl->path(detail::kManifestFile) + "': embed_dim or vectors_per_item out of range");
-  impl->lock_fd = take_lock(dir, options.read_only);
+  impl->lock_fd = detail::take_lock(dir, options.read_only);
 
   const std::string items_path = impl->path(detail::kItemsFile);
   if (!file_exists(items_path))
@@ -447,6 +448,7 @@ std::vector<int64_t> Store::add_items(const std::vector<NewItem>& items) {
 
   std::unique_lock lock(s.mutex);
   std::lock_guard db_lock(s.db_mutex);
+  s.check_vectors();  // appending to a file someone else truncated would commit garbage offsets
   // Order is the crash-safety argument: vectors durable first, then the rows that point at them.
   const int64_t first_row = s.vectors->append(payload.data(), total_rows);
   std::vector<int64_t> ids(items.size());
@@ -601,6 +603,7 @@ int64_t Store::count() const {
 FloatMatrix Store::get_vectors(const std::vector<int64_t>& ids) const {
   const Impl& s = *impl_;
   std::shared_lock lock(s.mutex);
+  s.check_vectors();
   int64_t rows = 0;
   for (int64_t id : ids) {
     const LiveItem* it = s.find_live(id);

@@ -125,6 +125,7 @@ StoreInfo Store::info() const {
   info.index_ready = s.ann->trained();
   info.index_vectors = s.ann->size();
   info.index_memory_bytes = s.ann->memory_bytes();
+  info.n_invalid_scores = s.n_invalid_scores.load();
   {
     std::lock_guard db_lock(s.db_mutex);
     Stmt st(*s.db, "SELECT COUNT(*) FROM failures");
@@ -173,6 +174,7 @@ void Store::set_index_key(const std::string& index_key) {
   detail::AnnIndex probe(
       resolve_index_key(index_key, s.n_live_vectors, s.manifest.embed_dim, s.manifest.memory_budget_bytes),
       s.manifest.embed_dim);
+  s.check_vectors();
   s.manifest.index_key = index_key;
   s.write_manifest();
   std::remove(s.path(detail::kAnnFile).c_str());
@@ -184,6 +186,7 @@ void Store::compact() {
   s.require_writable();
   std::unique_lock lock(s.mutex);
   std::lock_guard db_lock(s.db_mutex);
+  s.check_vectors();
   const int dim = s.manifest.embed_dim;
   const uint64_t new_epoch = s.epoch + 1;
   const std::string compact_path = s.path(detail::kCompactFile);
@@ -252,21 +255,6 @@ void Store::compact() {
   s.build_ann(false);
   s.manifest_dirty = true;
   s.clear_filter_cache();
-}
-
-void Store::verify() const {
-  const Impl& s = *impl_;
-  std::shared_lock lock(s.mutex);
-  s.vectors->verify();
-  std::lock_guard db_lock(s.db_mutex);
-  Stmt st(*s.db, "PRAGMA quick_check");
-  while (st.step()) {
-    const std::string msg = st.col_text(0);
-    if (msg != "ok") throw Error(ErrorCode::kCorrupt, "'" + s.db->path() + "': " + msg);
-  }
-  for (const LiveItem& it : s.live)
-    if (it.row + it.n > s.vectors->rows())
-      throw Error(ErrorCode::kCorrupt, "item " + std::to_string(it.id) + " references missing vector rows");
 }
 
 }  // namespace cir::index

@@ -2,6 +2,7 @@
 // store_search.cpp and clip_retrieval.cpp.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
@@ -33,6 +34,10 @@ inline constexpr const char* kCompactFile = "vectors.bin.compact";
 inline constexpr const char* kAnnFile = "faiss.index";
 inline constexpr const char* kLockFile = "LOCK";
 inline constexpr int kSchemaVersion = 1;
+
+/// flock on <dir>/LOCK (shared or exclusive, non-blocking); returns the fd holding it. kIo
+/// naming the directory when another process holds a conflicting lock.
+int take_lock(const std::string& dir, bool shared);
 
 }  // namespace detail
 
@@ -98,6 +103,13 @@ struct Store::Impl {
   std::optional<ItemRecord> read_item(const char* where_sql, const std::string& text_arg, int64_t int_arg,
                                       bool with_metadata) const;
   void read_metadata(ItemRecord& item) const;
+
+  /// Items searches skipped for a non-finite score since open (StoreInfo::n_invalid_scores).
+  mutable std::atomic<int64_t> n_invalid_scores{0};
+  /// Counts `n` skipped items of one search; the first ever also logs a warning.
+  void note_invalid_scores(int64_t n) const;
+  /// VectorFile::check_unchanged: every read of the map goes through it first (no SIGBUS).
+  void check_vectors() const { vectors->check_unchanged(); }
 
   /// Max inner product of q with the item's vectors; `buf` holds >= n * dim floats.
   float score_item(const float* q, const detail::LiveItem& item, float* buf) const;

@@ -82,6 +82,7 @@ SearchResult Store::search_scored(const FloatMatrix& queries, const ItemScorer& 
   check_scored_request(queries, scorer, req, dim, s.dir);
 
   std::shared_lock lock(s.mutex);
+  s.check_vectors();
   SearchResult res;
   res.n_live = static_cast<int64_t>(s.live.size());
   res.index_key = "exact";
@@ -111,6 +112,7 @@ SearchResult Store::search_scored(const FloatMatrix& queries, const ItemScorer& 
   const int threads = default_thread_count();
   const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(threads * 4, (n_items + 511) / 512));
   std::vector<std::vector<Scored>> scored(static_cast<size_t>(parts));
+  std::vector<int64_t> invalid(static_cast<size_t>(parts), 0);
   parallel_for(parts, threads, [&](int64_t p) {
     std::vector<float> rows(static_cast<size_t>(vpi) * dim);
     std::vector<float> products(static_cast<size_t>(m) * vpi);
@@ -125,11 +127,18 @@ SearchResult Store::search_scored(const FloatMatrix& queries, const ItemScorer& 
           products[static_cast<size_t>(r * it.n + j)] =
               detail::dot(queries.row(r), rows.data() + int64_t{j} * dim, static_cast<size_t>(dim));
       const float score = scorer(products.data(), it.n);
-      // A NaN would make the ranking depend on the sort's internals: rank it last instead.
-      local.push_back({std::isnan(score) ? -std::numeric_limits<float>::infinity() : score, it.id});
+      // A NaN or infinity (damaged vectors) would make the ranking depend on the sort's
+      // internals and reach callers as a null score: skip the item and count it.
+      if (!std::isfinite(score)) {
+        ++invalid[static_cast<size_t>(p)];
+        continue;
+      }
+      local.push_back({score, it.id});
     }
   });
 
+  for (int64_t n : invalid) out.n_invalid += n;
+  s.note_invalid_scores(out.n_invalid);
   std::vector<Scored> all;
   all.reserve(static_cast<size_t>(n_items));
   for (auto& part : scored) all.insert(all.end(), part.begin(), part.end());

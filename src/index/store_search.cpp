@@ -74,6 +74,14 @@ constexpr int64_t kBlasBatch = 8;
 
 }  // namespace
 
+void Store::Impl::note_invalid_scores(int64_t n) const {
+  if (n <= 0) return;
+  if (n_invalid_scores.fetch_add(n) == 0)
+    log(LogLevel::kWarn, "index '" + dir + "': " + std::to_string(n) +
+                             " item(s) skipped by a search because their score is NaN or infinite (damaged vectors); "
+                             "run `cir index verify " + dir + "`");
+}
+
 float Store::Impl::score_item(const float* q, const LiveItem& item, float* buf) const {
   const int dim = manifest.embed_dim;
   vectors->read_rows(item.row, item.n, buf);
@@ -104,6 +112,7 @@ SearchResult Store::search(const FloatMatrix& queries, const SearchRequest& req)
     if (!std::isfinite(v)) throw Error(ErrorCode::kInvalidArgument, "search: queries contain NaN or infinity");
 
   std::shared_lock lock(s.mutex);
+  s.check_vectors();
   SearchResult res;
   res.n_live = static_cast<int64_t>(s.live.size());
   res.index_key = s.ann->key();
@@ -227,14 +236,19 @@ SearchResult Store::search(const FloatMatrix& queries, const SearchRequest& req)
         const auto& excl = query_excl[static_cast<size_t>(q)];
         std::vector<Cand> cands;
         std::unordered_set<int64_t> seen;
-        int64_t n_valid = 0;
+        int64_t n_valid = 0, n_invalid = 0;
         for (int64_t t = 0; t < kf; ++t) {
           const int64_t row = rows[static_cast<size_t>(j * kf + t)];
           if (row < 0) continue;
           ++n_valid;
           const int64_t id = s.row_owner[static_cast<size_t>(row)];
           if (id < 0 || (allowed && !bit(allowed->bitmap, row)) || excl.count(id) || !seen.insert(id).second) continue;
-          cands.push_back({scores[static_cast<size_t>(j * kf + t)], id});
+          const float score = scores[static_cast<size_t>(j * kf + t)];
+          if (!std::isfinite(score)) {
+            ++n_invalid;
+            continue;
+          }
+          cands.push_back({score, id});
         }
         const int64_t want = need[static_cast<size_t>(q)];
         const bool enough = static_cast<int64_t>(cands.size()) >= want;
@@ -242,8 +256,10 @@ SearchResult Store::search(const FloatMatrix& queries, const SearchRequest& req)
         if (ann.exhaustive() && (enough || everything)) {
           res.queries[static_cast<size_t>(q)].exact = true;
         } else if (enough) {
-          if (rescore)
+          if (rescore) {
             for (Cand& c : cands) c.score = s.score_item(queries.row(q), *s.find_live(c.id), rescore_buf.data());
+            n_invalid += static_cast<int64_t>(std::erase_if(cands, [](const Cand& c) { return !std::isfinite(c.score); }));
+          }
         } else if (round >= kMaxWidenings || kf >= ann.size()) {
           scan_queries.push_back(q);
           continue;
@@ -254,6 +270,7 @@ SearchResult Store::search(const FloatMatrix& queries, const SearchRequest& req)
         std::sort(cands.begin(), cands.end(), better);
         if (static_cast<int64_t>(cands.size()) > want) cands.resize(static_cast<size_t>(want));
         ranked[static_cast<size_t>(q)] = std::move(cands);
+        res.queries[static_cast<size_t>(q)].n_invalid = n_invalid;
       }
       pending = std::move(next);
       kf = std::min(kf * 4, ann.size());
@@ -268,6 +285,8 @@ SearchResult Store::search(const FloatMatrix& queries, const SearchRequest& req)
     const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(threads * 4, (n_items + 2047) / 2048));
     const size_t nsq = scan_queries.size();
     std::vector<std::vector<TopK>> heaps(static_cast<size_t>(parts));
+    // Per part and scan query: items skipped for a non-finite score (damaged stored vectors).
+    std::vector<std::vector<int64_t>> invalid(static_cast<size_t>(parts), std::vector<int64_t>(nsq, 0));
     parallel_for(parts, threads, [&](int64_t p) {
       std::vector<TopK>& local = heaps[static_cast<size_t>(p)];
       for (size_t j = 0; j < nsq; ++j) local.emplace_back(static_cast<size_t>(need[static_cast<size_t>(scan_queries[j])]));
@@ -283,6 +302,10 @@ SearchResult Store::search(const FloatMatrix& queries, const SearchRequest& req)
           const float* qv = queries.row(q);
           float best = -std::numeric_limits<float>::infinity();
           for (int32_t r = 0; r < it.n; ++r) best = std::max(best, detail::dot(qv, buf.data() + int64_t{r} * dim, dim));
+          if (!std::isfinite(best)) {
+            ++invalid[static_cast<size_t>(p)][j];
+            continue;
+          }
           local[j].push(best, it.id);
         }
       }
@@ -296,8 +319,14 @@ SearchResult Store::search(const FloatMatrix& queries, const SearchRequest& req)
         all.resize(static_cast<size_t>(need[static_cast<size_t>(q)]));
       ranked[static_cast<size_t>(q)] = std::move(all);
       res.queries[static_cast<size_t>(q)].exact = true;
+      int64_t n_invalid = 0;
+      for (const auto& part : invalid) n_invalid += part[j];
+      res.queries[static_cast<size_t>(q)].n_invalid = n_invalid;
     }
   }
+  int64_t n_invalid = 0;
+  for (const QueryHits& out : res.queries) n_invalid += out.n_invalid;
+  s.note_invalid_scores(n_invalid);
 
   // --- Pages.
   for (int64_t q = 0; q < nq; ++q) {

@@ -7,9 +7,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 
+#include "cir/regular_file.h"
 #include "index/util.h"
 
 namespace cir::index::detail {
@@ -161,8 +163,10 @@ VectorFile::VectorFile(const std::string& path, int dim, VectorDType dtype, uint
       }
     }
     remap();
+    remember_identity();
     // The last committed block is the only one a crash could have touched after its commit
     // (nothing is rewritten in place); checking it costs one batch, not the whole file.
+    // Older blocks are checked by verify_vector_file (`cir index verify`).
     if (!blocks_.empty()) check_block_crc(blocks_.back());
   } catch (...) {
     if (map_) ::munmap(const_cast<uint8_t*>(map_), map_size_);
@@ -216,12 +220,20 @@ int64_t VectorFile::append(const void* payload, int64_t n_rows, bool sync_now) {
     // Anything past the published end is garbage from an earlier failed batch.
     if (::ftruncate(fd_, end_offset_) != 0) throw_errno("cannot truncate", path_);
   }
-  pwrite_all(fd_, b, sizeof b, pending_end_, path_);
-  pwrite_all(fd_, payload, payload_bytes, pending_end_ + static_cast<int64_t>(sizeof b), path_);
+  try {
+    pwrite_all(fd_, b, sizeof b, pending_end_, path_);
+    pwrite_all(fd_, payload, payload_bytes, pending_end_ + static_cast<int64_t>(sizeof b), path_);
+  } catch (...) {
+    // The torn block stays past the published end (the next append truncates it); the file's
+    // new size and mtime are ours, not another process's.
+    remember_identity();
+    throw;
+  }
   blk.payload_offset = pending_end_ + static_cast<int64_t>(sizeof b);
   pending_end_ = blk.payload_offset + static_cast<int64_t>(payload_bytes);
   pending_.push_back(blk);
   if (sync_now) sync();
+  remember_identity();
   return blk.first_row;
 }
 
@@ -238,12 +250,14 @@ void VectorFile::publish() {
   pending_.clear();
   end_offset_ = pending_end_;
   remap();
+  remember_identity();
 }
 
 void VectorFile::discard() {
   pending_.clear();
   pending_end_ = end_offset_;
   if (writable_ && ::ftruncate(fd_, end_offset_) != 0) throw_errno("cannot truncate", path_);
+  remember_identity();
 }
 
 const uint8_t* VectorFile::row_data(int64_t row, int64_t* rows_left) const {
@@ -273,8 +287,167 @@ void VectorFile::read_rows(int64_t row, int64_t n, float* out) const {
   }
 }
 
-void VectorFile::verify() const {
-  for (const Block& blk : blocks_) check_block_crc(blk);
+namespace {
+
+int64_t mtime_ns_of(const struct stat& st) { return int64_t(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec; }
+
+}  // namespace
+
+void VectorFile::remember_identity() {
+  struct stat st {};
+  if (::fstat(fd_, &st) != 0) throw_errno("cannot stat", path_);
+  identity_ = {static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino), static_cast<int64_t>(st.st_size),
+               mtime_ns_of(st)};
+}
+
+void VectorFile::check_unchanged() const {
+  const std::string advice = ": reopen the index (restart the server) once the file is restored; `cir index verify` checks it";
+  struct stat st {};
+  if (::fstat(fd_, &st) != 0) throw_errno("cannot stat", path_);
+  // Truncation is what turns a mapped read into SIGBUS; compare with what the map covers.
+  if (static_cast<int64_t>(st.st_size) < end_offset_)
+    throw Error(ErrorCode::kCorrupt, "'" + path_ + "' was truncated by another process while the index was open (" +
+                                         std::to_string(st.st_size) + " bytes, the index needs " +
+                                         std::to_string(end_offset_) + ")" + advice);
+  if (static_cast<int64_t>(st.st_size) != identity_.size || mtime_ns_of(st) != identity_.mtime_ns)
+    throw Error(ErrorCode::kCorrupt, "'" + path_ + "' was modified by another process while the index was open" + advice);
+  // Renamed over: the map still shows the old file (no crash), but it is no longer the index's.
+  struct stat now {};
+  if (::stat(path_.c_str(), &now) != 0 || static_cast<uint64_t>(now.st_ino) != identity_.ino ||
+      static_cast<uint64_t>(now.st_dev) != identity_.dev)
+    throw Error(ErrorCode::kCorrupt, "'" + path_ + "' was replaced or removed while the index was open" + advice);
+}
+
+}  // namespace cir::index::detail
+
+namespace cir::index::detail {
+namespace {
+
+std::string hex32(uint32_t v) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "0x%08x", v);
+  return buf;
+}
+
+// First value of `n` that is NaN or infinite (its index), or -1. Both encodings mark those with
+// an all-ones exponent.
+int64_t first_non_finite(const uint8_t* p, size_t n, VectorDType dtype) {
+  for (size_t i = 0; i < n; ++i) {
+    if (dtype == VectorDType::kFp16) {
+      if ((get<uint16_t>(p + 2 * i) & 0x7c00u) == 0x7c00u) return static_cast<int64_t>(i);
+    } else if ((get<uint32_t>(p + 4 * i) & 0x7f800000u) == 0x7f800000u) {
+      return static_cast<int64_t>(i);
+    }
+  }
+  return -1;
+}
+
+struct Walker {
+  const std::string& path;
+  int fd;
+  int64_t size;
+  VectorFileCheck& out;
+
+  void problem(int64_t offset, std::string message) { out.problems.push_back({kVectorsName, offset, std::move(message)}); }
+
+  // Payload CRC and finiteness of one block, streamed (a compacted block is 32 MB).
+  void check_payload(const BlockCheck& blk, uint32_t stored_crc, size_t row_bytes, VectorDType dtype) {
+    const size_t value_bytes = dtype == VectorDType::kFp16 ? 2 : 4;
+    const size_t total = static_cast<size_t>(blk.n_rows) * row_bytes;
+    std::vector<uint8_t> buf(std::min<size_t>(total, size_t{4} << 20) / row_bytes * row_bytes + row_bytes);
+    uint32_t crc = 0;
+    int64_t bad_row = -1, n_bad_rows = 0;
+    size_t done = 0;
+    while (done < total) {
+      const size_t n = std::min(buf.size() / row_bytes * row_bytes, total - done);
+      if (!pread_all(fd, buf.data(), n, blk.byte_offset + 32 + static_cast<int64_t>(done))) {
+        problem(blk.byte_offset, "block " + std::to_string(blk.index) + " payload cannot be read");
+        return;
+      }
+      crc = crc32(buf.data(), n, crc);
+      for (size_t r = 0; r < n / row_bytes; ++r) {
+        if (first_non_finite(buf.data() + r * row_bytes, row_bytes / value_bytes, dtype) < 0) continue;
+        if (bad_row < 0) bad_row = blk.first_row + static_cast<int64_t>((done / row_bytes) + r);
+        ++n_bad_rows;
+      }
+      done += n;
+    }
+    const std::string where = "block " + std::to_string(blk.index) + " at byte " + std::to_string(blk.byte_offset) +
+                              " (rows " + std::to_string(blk.first_row) + ".." +
+                              std::to_string(blk.first_row + blk.n_rows - 1) + ")";
+    if (crc != stored_crc)
+      problem(blk.byte_offset, where + ": payload checksum mismatch (stored " + hex32(stored_crc) + ", computed " +
+                                   hex32(crc) + "): its vectors are damaged");
+    if (n_bad_rows > 0)
+      problem(blk.byte_offset, where + ": " + std::to_string(n_bad_rows) + " row(s) hold NaN or infinity, first row " +
+                                   std::to_string(bad_row));
+  }
+};
+
+}  // namespace
+
+VectorFileCheck check_vector_file(const std::string& path, int dim, VectorDType dtype, uint64_t epoch,
+                                  int64_t committed_rows) {
+  VectorFileCheck out;
+  RegularFile file(path, "vector file");
+  Walker w{path, file.fd(), file.size(), out};
+  const size_t row_bytes = static_cast<size_t>(dim) * (dtype == VectorDType::kFp16 ? 2 : 4);
+  uint8_t h[kFileHeaderBytes];
+  if (w.size < static_cast<int64_t>(kFileHeaderBytes) || !pread_all(w.fd, h, sizeof h, 0)) {
+    w.problem(0, "file header truncated (" + std::to_string(w.size) + " bytes)");
+    return out;
+  }
+  if (std::memcmp(h, kFileMagic, 8) != 0 || get<uint32_t>(h + 60) != crc32(h, 60)) {
+    w.problem(0, "file header damaged (bad magic or checksum)");
+    return out;
+  }
+  if (get<uint32_t>(h + 12) != static_cast<uint32_t>(dim) || get<uint32_t>(h + 16) != dtype_code(dtype))
+    w.problem(12, "file header says dim " + std::to_string(get<uint32_t>(h + 12)) + " / dtype code " +
+                      std::to_string(get<uint32_t>(h + 16)) + ", manifest.json says " + std::to_string(dim) + " / " +
+                      std::string(vector_dtype_name(dtype)));
+  if (get<uint64_t>(h + 24) != epoch)
+    w.problem(24, "epoch " + std::to_string(get<uint64_t>(h + 24)) + ", items.sqlite expects " + std::to_string(epoch));
+  int64_t offset = kFileHeaderBytes, rows = 0;
+  while (rows < committed_rows) {
+    uint8_t b[kBlockHeaderBytes];
+    const std::string where = "block " + std::to_string(out.blocks.size()) + " at byte " + std::to_string(offset) +
+                              " (from row " + std::to_string(rows) + ")";
+    const std::string lost = "; rows " + std::to_string(rows) + ".." + std::to_string(committed_rows - 1) +
+                             " referenced by items.sqlite cannot be checked";
+    if (offset + static_cast<int64_t>(kBlockHeaderBytes) > w.size || !pread_all(w.fd, b, sizeof b, offset)) {
+      w.problem(offset, where + " is missing (the file ends at byte " + std::to_string(w.size) + ")" + lost);
+      break;
+    }
+    if (get<uint32_t>(b) != kBlockMagic || get<uint32_t>(b + 28) != crc32(b, 28)) {
+      w.problem(offset, where + " has a damaged header" + lost);
+      break;
+    }
+    BlockCheck blk{static_cast<int64_t>(out.blocks.size()), offset, static_cast<int64_t>(get<uint64_t>(b + 8)),
+                   get<uint32_t>(b + 4)};
+    if (blk.first_row != rows || blk.n_rows <= 0 || get<uint32_t>(b + 16) != static_cast<uint32_t>(dim) ||
+        get<uint32_t>(b + 20) != dtype_code(dtype)) {
+      w.problem(offset, where + " disagrees with the file (first_row " + std::to_string(blk.first_row) + ", " +
+                            std::to_string(blk.n_rows) + " rows, dim " + std::to_string(get<uint32_t>(b + 16)) + ")" + lost);
+      break;
+    }
+    const int64_t end = offset + static_cast<int64_t>(kBlockHeaderBytes) + blk.n_rows * static_cast<int64_t>(row_bytes);
+    if (end > w.size) {
+      w.problem(offset, where + " is truncated (needs " + std::to_string(end) + " bytes, the file has " +
+                            std::to_string(w.size) + ")" + lost);
+      break;
+    }
+    if (rows + blk.n_rows > committed_rows)
+      w.problem(offset, where + " crosses the committed row count " + std::to_string(committed_rows));
+    const size_t problems_before = out.problems.size();
+    w.check_payload(blk, get<uint32_t>(b + 24), row_bytes, dtype);
+    blk.ok = out.problems.size() == problems_before;
+    out.blocks.push_back(blk);
+    rows += blk.n_rows;
+    offset = end;
+  }
+  out.rows_checked = rows;
+  out.tail_bytes = std::max<int64_t>(0, w.size - offset);
+  return out;
 }
 
 }  // namespace cir::index::detail

@@ -11,6 +11,32 @@
 
 namespace cir::index::detail {
 
+inline constexpr const char* kVectorsName = "vectors.bin";
+
+/// One committed block of a vector file as check_vector_file read it.
+struct BlockCheck {
+  int64_t index = 0;        ///< 0-based position in the file
+  int64_t byte_offset = 0;  ///< of its 32-byte header
+  int64_t first_row = 0;
+  int64_t n_rows = 0;
+  bool ok = true;           ///< payload checksum matches and every value is finite
+};
+
+/// What check_vector_file found.
+struct VectorFileCheck {
+  std::vector<BlockCheck> blocks;       ///< committed blocks whose header could be read, in order
+  std::vector<VerifyProblem> problems;  ///< file "vectors.bin"
+  int64_t rows_checked = 0;
+  int64_t tail_bytes = 0;               ///< bytes past the committed blocks (an uncommitted tail)
+};
+
+/// Reads the whole file with pread (no map: safe on a file that changes underneath) and checks
+/// the header against (dim, dtype, epoch), then every block up to `committed_rows`: header,
+/// payload CRC and that every value is finite. Never throws for damage (it is reported); throws
+/// only when the file cannot be opened (RegularFile's errors).
+VectorFileCheck check_vector_file(const std::string& path, int dim, VectorDType dtype, uint64_t epoch,
+                                  int64_t committed_rows);
+
 class VectorFile {
  public:
   /// Writes a new file holding only the header, fsyncs it and its directory. Throws kIo.
@@ -45,8 +71,10 @@ class VectorFile {
 
   /// Decodes rows [row, row + n) into out (n x dim floats).
   void read_rows(int64_t row, int64_t n, float* out) const;
-  /// Checks every block's payload CRC; kCorrupt naming the first bad block.
-  void verify() const;
+  /// Throws kCorrupt when the file under the map was truncated, replaced or modified since this
+  /// object last wrote or checked it. Readers call it before touching the map: a truncated
+  /// mapped file would otherwise raise SIGBUS and kill the process. Two stat calls (~1 us).
+  void check_unchanged() const;
 
  private:
   struct Block {
@@ -55,9 +83,19 @@ class VectorFile {
     int64_t payload_offset = 0;
     uint32_t crc = 0;
   };
+  /// What check_unchanged compares against.
+  struct Identity {
+    uint64_t dev = 0, ino = 0;
+    int64_t size = 0;
+    int64_t mtime_ns = 0;
+  };
   const uint8_t* row_data(int64_t row, int64_t* rows_left_in_block) const;
   void remap();
   void check_block_crc(const Block& block) const;
+  /// Records the file's current identity after this object changed it (or opened it).
+  void remember_identity();
+
+  Identity identity_;
 
   std::string path_;
   int fd_ = -1;

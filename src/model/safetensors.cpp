@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cir/core.h"
+#include "cir/regular_file.h"
 
 namespace cir::model::detail {
 namespace {
@@ -64,24 +65,11 @@ int64_t safetensors_dtype_size(const std::string& dtype) {
 }
 
 SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    const int err = errno;
-    throw Error(err == ENOENT ? ErrorCode::kNotFound : ErrorCode::kIo,
-                "cannot open safetensors file '" + path + "': " + std::strerror(err));
-  }
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    throw Error(ErrorCode::kIo, "safetensors path '" + path + "' is not a readable regular file");
-  }
-  const uint64_t file_size = static_cast<uint64_t>(st.st_size);
-  if (file_size < 8) {
-    ::close(fd);
-    corrupt(path, "file is " + std::to_string(file_size) + " bytes, shorter than the 8-byte header length");
-  }
-  void* mapped = ::mmap(nullptr, file_size, PROT_READ, MAP_PRIVATE, fd, 0);
-  ::close(fd);
+  // RegularFile: a FIFO or device named model.safetensors fails at once instead of blocking.
+  const RegularFile file(path, "safetensors file");
+  const uint64_t file_size = static_cast<uint64_t>(file.size());
+  if (file_size < 8) corrupt(path, "file is " + std::to_string(file_size) + " bytes, shorter than the 8-byte header length");
+  void* mapped = ::mmap(nullptr, file_size, PROT_READ, MAP_PRIVATE, file.fd(), 0);
   if (mapped == MAP_FAILED) throw Error(ErrorCode::kIo, "cannot map safetensors file '" + path + "': " + std::strerror(errno));
   map_ = static_cast<const uint8_t*>(mapped);
   map_size_ = file_size;

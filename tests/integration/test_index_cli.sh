@@ -3,7 +3,8 @@
 # corrupt files skipped and listed, SIGKILL during build then resume (no duplicates), sync after
 # add/change/delete, model-mismatch refusal, filters returning exactly k, and `index info --recall`
 # (ANN recall from text and composed queries: exactly 1 on Flat, within [0, 1] on HNSW, and
-# --ef changing the efSearch measured).
+# --ef changing the efSearch measured), list-built sync, FIFOs/symlinks/devices/over-long paths in
+# a gallery, non-UTF-8 export, remove after a failed manifest write, and `index verify`.
 set -euo pipefail
 CIR="$1"
 SHARED="$2"
@@ -155,4 +156,109 @@ echo "HNSW16 composed recall@10: efSearch 10 -> $r10, 512 -> $r512"
 awk -v a="$r10" -v b="$r512" 'BEGIN { exit !(b >= a && b >= 0.99) }' || fail "efSearch 512 recall $r512 (efSearch 10: $r10)"
 "$CIR" search "$WORK/hnsw" --text "a red circle" --ef 128 -k 3 > /dev/null || fail "search --ef"
 if "$CIR" search "$WORK/hnsw" --text "a red circle" --ef -1 > /dev/null 2>&1; then fail "search --ef -1 accepted"; fi
+# 7. Sync of a list-built index re-reads the list: entries outside the list's directory stay, other
+# images of that directory are not pulled in; a vanished list is refused, never replaced by a scan.
+L="$WORK/listdir"
+mkdir -p "$L" "$WORK/outside"
+cp $(ls "$WORK"/world/images/train/*.png | head -12) "$L/"
+cp "$(ls "$WORK"/world/images/train/*.png | sed -n 13p)" "$WORK/outside/far.png"
+first=$(ls "$L" | head -1)
+second=$(ls "$L" | sed -n 2p)
+printf '%s\n%s\n../outside/far.png\n' "$first" "$second" > "$L/list.txt"
+"$CIR" index build --images "$L/list.txt" --model "$MODEL" --out "$WORK/listidx" --quiet > /dev/null
+[ "$(count_items "$WORK/listidx")" -eq 3 ] || fail "list build: $(count_items "$WORK/listidx") items, expected 3"
+"$CIR" index sync "$WORK/listidx" --quiet > "$WORK/listsync.txt"
+cat "$WORK/listsync.txt"
+grep -q "added 0, updated 0, unchanged 3, removed 0," "$WORK/listsync.txt" || fail "sync of a list-built index did not re-read the list"
+[ "$(count_items "$WORK/listidx")" -eq 3 ] || fail "list sync: $(count_items "$WORK/listidx") items, expected 3"
+printf '%s\n../outside/far.png\n' "$first" > "$L/list.txt"
+"$CIR" index sync "$WORK/listidx" --quiet > "$WORK/listsync2.txt"
+grep -q "removed 1," "$WORK/listsync2.txt" || fail "an entry dropped from the list was not removed: $(cat "$WORK/listsync2.txt")"
+rm "$L/list.txt"
+if "$CIR" index sync "$WORK/listidx" --quiet > "$WORK/listsync3.txt" 2>&1; then fail "sync without its list file succeeded"; fi
+grep -q "list" "$WORK/listsync3.txt" || fail "sync without its list: unclear message: $(cat "$WORK/listsync3.txt")"
+[ "$(count_items "$WORK/listidx")" -eq 2 ] || fail "a refused sync changed the index"
+
+# 8. Special files never hang a build and are listed in failures.jsonl; a symlink out of the
+# gallery never copies the target's first bytes into it. Every command runs under a timeout: a
+# regression fails here instead of hanging the suite.
+G3="$WORK/gallery3"
+mkdir -p "$G3"
+cp $(ls "$WORK"/world/images/train/*.png | head -2) "$G3/"
+mkfifo "$G3/fifo.png"
+ln -s "$G3/nowhere.png" "$G3/dangling.png"
+ln -s "$G3/loop2.png" "$G3/loop1.png"
+ln -s "$G3/loop1.png" "$G3/loop2.png"
+ln -s /dev/zero "$G3/device.png"
+printf 'root:*:2secret-first-bytes\n' > "$WORK/outside/shadow"
+ln -s "$WORK/outside/shadow" "$G3/shadow.png"
+long_name=$(printf 'd%.0s' $(seq 1 250))
+(cd "$G3" && for _ in $(seq 1 17); do mkdir "$long_name" && cd "$long_name"; done && : > x.png)  # a path past 4096 bytes
+timeout 300 "$CIR" index build --images "$G3" --model "$MODEL" --out "$WORK/special" --quiet > "$WORK/special.txt" ||
+  fail "build over special files failed or hung (rc $?)"
+[ "$(count_items "$WORK/special")" -eq 2 ] || fail "special gallery: $(count_items "$WORK/special") items, expected 2"
+F="$WORK/special/failures.jsonl"
+grep 'fifo.png' "$F" | grep -q FIFO || fail "the FIFO is not listed in failures.jsonl: $(cat "$F")"
+grep 'dangling.png' "$F" | grep -q dangling || fail "the dangling symlink is not listed"
+grep 'loop1.png' "$F" | grep -q loop || fail "the symlink loop is not listed"
+grep 'device.png' "$F" | grep -q "character device" || fail "the device link is not listed"
+grep -q 'shadow.png' "$F" || fail "the symlink out of the gallery is not listed"
+grep -q 'longer than the system limit' "$F" || fail "the over-long path is not listed"
+if grep -q -e 'secret' -e 'root:' -e '726f6f74' "$F"; then fail "failures.jsonl quotes a file outside the gallery: $(grep shadow "$F")"; fi
+printf '%s\nfifo.png\ndevice.png\n' "$(ls "$G3" | grep -v -e fifo -e dangling -e loop -e device -e shadow -e '^d' | head -1)" > "$G3/list.txt"
+timeout 300 "$CIR" index build --images "$G3/list.txt" --model "$MODEL" --out "$WORK/speciallist" --quiet > /dev/null ||
+  fail "a list naming a FIFO failed or hung (rc $?)"
+grep 'fifo.png' "$WORK/speciallist/failures.jsonl" | grep -q FIFO || fail "the listed FIFO is not in failures.jsonl"
+if timeout 120 "$CIR" embed --model "$MODEL" --images "$G3/fifo.png" --out "$WORK/fifo.npy" > "$WORK/embed_fifo.txt" 2>&1; then
+  fail "cir embed accepted a FIFO"
+fi
+grep -q "FIFO" "$WORK/embed_fifo.txt" || fail "cir embed on a FIFO: $(cat "$WORK/embed_fifo.txt")"
+if timeout 120 "$CIR" search "$WORK/special" --ref "$G3/fifo.png" --text red > "$WORK/ref_fifo.txt" 2>&1; then
+  fail "cir search accepted a FIFO --ref"
+fi
+grep -q "FIFO" "$WORK/ref_fifo.txt" || fail "cir search --ref FIFO: $(cat "$WORK/ref_fifo.txt")"
+for part in config.json model.safetensors; do
+  M="$WORK/model-$part"
+  mkdir -p "$M"
+  for f in "$MODEL"/*; do [ "$(basename "$f")" = "$part" ] || ln -s "$f" "$M/"; done
+  mkfifo "$M/$part"
+  printf 'red\n' > "$WORK/one_text.txt"
+  if timeout 120 "$CIR" embed --model "$M" --texts-file "$WORK/one_text.txt" --out "$WORK/m.npy" > "$WORK/model_fifo.txt" 2>&1; then
+    fail "a FIFO as $part was accepted"
+  fi
+  grep -q "$part" "$WORK/model_fifo.txt" || fail "a FIFO as $part: the message does not name it: $(cat "$WORK/model_fifo.txt")"
+done
+
+# 9. Export of an id that is not UTF-8 (a Latin-1 file name): escaped, not an abort.
+G4="$WORK/gallery4"
+mkdir -p "$G4"
+cp "$L/$first" "$G4/caf$(printf '\351').png"
+"$CIR" index build --images "$G4" --model "$MODEL" --out "$WORK/latin1" --quiet > /dev/null
+"$CIR" index export "$WORK/latin1" --out "$WORK/latin1_export" > /dev/null || fail "export of a non-UTF-8 id failed"
+grep -q '"image_path":"caf%E9.png"' "$WORK/latin1_export/metadata/metadata_0.jsonl" ||
+  fail "non-UTF-8 id not escaped: $(cat "$WORK/latin1_export/metadata/metadata_0.jsonl")"
+
+# 10. remove: the removal committed, a later manifest write failing (here: its temp name is taken
+# by a directory) is a warning, exit 0. `exec` keeps the pid that names the temp file.
+before=$(count_items "$WORK/idx")
+bash -c 'mkdir "$1/manifest.json.tmp.$$" && exec "$2" index remove "$1" "$3"' _ "$WORK/idx" "$CIR" "$ref" \
+  > "$WORK/remove.txt" 2> "$WORK/remove_err.txt" || fail "remove exited non-zero after committing: $(cat "$WORK/remove_err.txt")"
+grep -q "warning: the removal is committed" "$WORK/remove_err.txt" || fail "remove did not warn: $(cat "$WORK/remove_err.txt")"
+rmdir "$WORK"/idx/manifest.json.tmp.*
+[ "$(count_items "$WORK/idx")" -eq $((before - 1)) ] || fail "remove did not remove"
+
+# 11. verify: ok on a sound index; after row 0 of block 0 (not the last block, which open checks)
+# is set to +inf, verify exits 1 naming the block and its byte, and searches never print a null
+# score. The fixture model stores 32-d fp16 rows (64 bytes); block 0's payload starts at byte 96.
+"$CIR" index verify "$WORK/idx" > "$WORK/verify_ok.txt" || fail "verify of a sound index: $(cat "$WORK/verify_ok.txt")"
+grep -q ": ok" "$WORK/verify_ok.txt" || fail "verify did not say ok"
+printf '\000\174%.0s' $(seq 1 32) | dd of="$WORK/idx/vectors.bin" bs=1 seek=96 conv=notrunc status=none
+if "$CIR" index verify "$WORK/idx" > "$WORK/verify_bad.txt" 2>&1; then fail "verify passed a damaged block"; fi
+cat "$WORK/verify_bad.txt"
+grep -q "block 0 at byte 64" "$WORK/verify_bad.txt" || fail "verify does not name block 0 at byte 64"
+grep -q "checksum mismatch" "$WORK/verify_bad.txt" || fail "verify does not report the checksum"
+"$CIR" search "$WORK/idx" --text "a red circle" -k 1000 --json > "$WORK/after_inf.json" || fail "search after damage failed"
+[ "$(grep -c '"rank"' "$WORK/after_inf.json")" -gt 100 ] || fail "search after damage returned too little"
+if grep -q "\"score\": *null" "$WORK/after_inf.json"; then fail "a search printed a null score"; fi
+
 echo "1 passed, 0 failed"

@@ -4,8 +4,14 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <future>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cir/core.h"
+#include "cir/regular_file.h"
 #include "test_support.h"
 
 namespace cir {
@@ -64,6 +70,77 @@ TEST(Core, ReadMissingFileIsNotFoundNamingPath) {
     EXPECT_EQ(e.code(), ErrorCode::kNotFound);
     EXPECT_NE(std::string(e.what()).find("/nonexistent/cir/file.bin"), std::string::npos);
   }
+}
+
+// Runs fn on a thread; if it has not returned within 20 s it is stuck in open() on `fifo`, so
+// a writer is opened to release it and the test fails instead of hanging (a regression guard,
+// not a timing assertion: a working reader returns at once).
+template <typename Fn>
+void expect_returns_without_blocking(const std::string& fifo, Fn fn) {
+  auto done = std::async(std::launch::async, fn);
+  if (done.wait_for(std::chrono::seconds(20)) != std::future_status::ready) {
+    const int w = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);
+    done.wait();
+    if (w >= 0) ::close(w);
+    FAIL() << "reading FIFO '" << fifo << "' blocked";
+  }
+  done.get();
+}
+
+template <typename Fn>
+void expect_refused_naming(const std::string& path, ErrorCode code, const std::string& word, Fn fn) {
+  try {
+    fn();
+    ADD_FAILURE() << "'" << path << "' was read";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), code) << e.what();
+    EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(word), std::string::npos) << e.what();
+  }
+}
+
+TEST(Core, ReadersRefuseFifosWithoutBlocking) {
+  testing::TempDir dir;
+  const std::string fifo = dir.str("pipe.png");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0644), 0);
+  expect_returns_without_blocking(fifo, [&] {
+    expect_refused_naming(fifo, ErrorCode::kInvalidArgument, "FIFO", [&] { read_file_bytes(fifo); });
+    expect_refused_naming(fifo, ErrorCode::kInvalidArgument, "FIFO", [&] { read_file_text(fifo); });
+    expect_refused_naming(fifo, ErrorCode::kInvalidArgument, "FIFO", [&] { sha256_file(fifo); });
+    expect_refused_naming(fifo, ErrorCode::kInvalidArgument, "FIFO", [&] { RegularFile f(fifo, "weights"); });
+  });
+  // Through a symlink too: the link is followed and its target judged.
+  const std::string link = dir.str("link.png");
+  ASSERT_EQ(::symlink(fifo.c_str(), link.c_str()), 0);
+  expect_returns_without_blocking(fifo, [&] {
+    expect_refused_naming(link, ErrorCode::kInvalidArgument, "FIFO", [&] { read_file_bytes(link); });
+  });
+}
+
+TEST(Core, ReadersRefuseDirectoriesDevicesLoopsAndDanglingLinks) {
+  testing::TempDir dir;
+  expect_refused_naming(dir.str(), ErrorCode::kInvalidArgument, "directory", [&] { read_file_bytes(dir.str()); });
+  const std::string dev = dir.str("zero.png");
+  ASSERT_EQ(::symlink("/dev/zero", dev.c_str()), 0);
+  // /dev/zero never ends: a reader that accepted it would never return.
+  expect_refused_naming(dev, ErrorCode::kInvalidArgument, "character device", [&] { read_file_bytes(dev); });
+  const std::string a = dir.str("a.png"), b = dir.str("b.png");
+  ASSERT_EQ(::symlink(b.c_str(), a.c_str()), 0);
+  ASSERT_EQ(::symlink(a.c_str(), b.c_str()), 0);
+  expect_refused_naming(a, ErrorCode::kInvalidArgument, "symbolic links", [&] { sha256_file(a); });
+  const std::string dangling = dir.str("gone.png");
+  ASSERT_EQ(::symlink(dir.str("nowhere.png").c_str(), dangling.c_str()), 0);
+  expect_refused_naming(dangling, ErrorCode::kNotFound, "No such file", [&] { read_file_bytes(dangling); });
+}
+
+TEST(Core, RegularFileReadsAndHashesWholeFiles) {
+  testing::TempDir dir;
+  write_file_atomic(dir.str("abc.txt"), "abc");
+  RegularFile f(dir.str("abc.txt"));
+  EXPECT_EQ(f.size(), 3);
+  EXPECT_EQ(f.read_all(), (std::vector<uint8_t>{'a', 'b', 'c'}));
+  EXPECT_EQ(sha256_file(dir.str("abc.txt")), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(read_file_text(dir.str("abc.txt")), "abc");
 }
 
 TEST(Core, ParallelForVisitsAllAndRethrows) {

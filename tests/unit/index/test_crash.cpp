@@ -63,7 +63,7 @@ struct TailFixture {
     EXPECT_EQ(store->info().n_vector_rows, 50);
     EXPECT_EQ(static_cast<int64_t>(fs::file_size(dir + "/vectors.bin")), size_after_a);
     EXPECT_FALSE(store->find_by_external_id("b50").has_value());
-    store->verify();
+    EXPECT_TRUE(store->verify().ok());
     // The rerun re-adds batch B: no duplicates, every vector where it belongs.
     const auto ids = store->add_items(make_items("b", 50, 80, vecs));
     store->add_items(make_items("b", 50, 80, vecs));
@@ -185,7 +185,7 @@ constexpr int kBatch = 20;
 
 void check_consistent(const std::string& dir) {
   auto store = Store::open(dir);
-  store->verify();
+  EXPECT_TRUE(store->verify().ok());
   ListRequest all;
   all.limit = 1'000'000;
   all.include_removed = true;

@@ -167,14 +167,14 @@ TEST(IndexStore, AddRemoveReplace) {
   EXPECT_EQ(info.n_removed, 0);
   EXPECT_FALSE(store->get_item(ids[1]).has_value());
   EXPECT_LT(max_abs_diff(store->get_vectors({ids[10]}).row(0), vecs.row(55), 16), 2e-3f);
-  store->verify();
+  EXPECT_TRUE(store->verify().ok());
   store.reset();
   store = Store::open(dir);
   EXPECT_EQ(store->count(), 48);
   EXPECT_LT(max_abs_diff(store->get_vectors({ids[20]}).row(0), vecs.row(20), 16), 2e-3f);
   const auto r2 = store->search(q, req);
   EXPECT_EQ(r2.queries[0].hits.size(), 48u);
-  store->verify();
+  EXPECT_TRUE(store->verify().ok());
 }
 
 TEST(IndexStore, FailuresAreRecordedAndClearedBySuccess) {
@@ -469,7 +469,7 @@ TEST(IndexFormat, OpensFormatV1Fixture) {
   EXPECT_EQ(store->manifest().format_version, 1);
   EXPECT_EQ(store->manifest().embed_dim, 8);
   EXPECT_EQ(store->count(), 5);
-  store->verify();
+  EXPECT_TRUE(store->verify().ok());
   const auto item = store->find_by_external_id("img/3.jpg");
   ASSERT_TRUE(item.has_value());
   EXPECT_EQ(item->caption, "item 3");

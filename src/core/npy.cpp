@@ -68,6 +68,8 @@ int64_t NpyArray::size() const {
 std::vector<float> NpyArray::as_floats() const {
   const int64_t n = size();
   std::vector<float> out(static_cast<size_t>(n));
+  // An empty array has no buffers: memcpy on their null data pointers is undefined.
+  if (n == 0 && (dtype == "f4" || dtype == "f2" || dtype == "f8")) return out;
   if (dtype == "f4") {
     std::memcpy(out.data(), data.data(), out.size() * 4);
   } else if (dtype == "f2") {

@@ -85,4 +85,15 @@ TEST(FuzzRegressionNpy, ValidShapesStillRead) {
             (std::vector<int64_t>{2, 3}));
 }
 
+// fuzz target npy (crash-5c498577): as_floats of an empty float array called memcpy with the
+// empty vectors' null data pointers (UBSan: null passed as a nonnull argument).
+TEST(FuzzRegressionNpy, EmptyArrayAsFloats) {
+  TempDir dir;
+  for (const char* descr : {"<f4", "<f2", "<f8"}) {
+    const std::string header = std::string("{'descr': '") + descr + "', 'fortran_order': False, 'shape': (0, 3), }";
+    const cir::NpyArray arr = cir::read_npy(write(dir, "empty.npy", npy_bytes(header, "")));
+    EXPECT_TRUE(arr.as_floats().empty()) << descr;
+  }
+}
+
 }  // namespace

@@ -9,6 +9,7 @@
 #include "cir/core.h"
 #include "compose/checkpoint.h"
 #include "compose/torch_pickle.h"
+#include "model/safetensors.h"
 #include "test_support.h"
 
 namespace {
@@ -59,6 +60,26 @@ TEST(FuzzRegressionTorchPickle, StoredMemoIndexStillReads) {
   ASSERT_EQ(v->items.size(), 2u);
   EXPECT_EQ(v->items[0]->i, 7);
   EXPECT_EQ(v->items[1]->i, 7);
+}
+
+// safetensors (found by reading while writing fuzz_safetensors): a shape entry above 2^63 - 1
+// after a zero dimension passed the overflow check (the product stays 0), became -1 in the
+// tensor shape, and load_float threw c10::Error instead of the file failing at open.
+TEST(FuzzRegressionSafetensors, ShapeEntryPastInt64IsCorrupt) {
+  TempDir dir;
+  const std::string header = R"({"t":{"dtype":"F32","shape":[0,18446744073709551615],"data_offsets":[0,0]}})";
+  std::string bytes(8, '\0');
+  for (int i = 0; i < 8; ++i) bytes[static_cast<size_t>(i)] = static_cast<char>((header.size() >> (8 * i)) & 0xff);
+  bytes += header;
+  const std::string path = dir.str("t.safetensors");
+  std::ofstream(path, std::ios::binary) << bytes;
+  try {
+    cir::model::detail::SafetensorsFile file(path);
+    ADD_FAILURE() << "opened a shape entry past int64";
+  } catch (const cir::Error& e) {
+    EXPECT_EQ(e.code(), cir::ErrorCode::kCorrupt);
+    EXPECT_NE(std::string(e.what()).find("exceeds"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

@@ -84,7 +84,7 @@ json parse_json_body(const httplib::Request& req) {
   if (req.body.empty()) throw Error(ErrorCode::kInvalidArgument, "request body is empty; expected a JSON object");
   try {
     return json::parse(req.body);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for numbers like 1E400
     throw Error(ErrorCode::kInvalidArgument, std::string("request body is not valid JSON: ") + e.what());
   }
 }

@@ -47,9 +47,6 @@ class Unpickler {
       return run_opcodes();
     } catch (const Error& e) {
       throw Error(e.code(), "data.pkl at byte " + std::to_string(offset()) + ": " + e.what());
-    } catch (const std::out_of_range&) {
-      throw Error(ErrorCode::kCorrupt, "data.pkl at byte " + std::to_string(offset()) +
-                                           ": a memo reference to a slot that was never stored");
     }
   }
 
@@ -77,8 +74,8 @@ class Unpickler {
         case 'U': push_string(byte()); break;   // SHORT_BINSTRING
         case 'q': memo_[byte()] = top(); break;
         case 'r': memo_[le(4)] = top(); break;
-        case 'h': push(memo_.at(byte())); break;
-        case 'j': push(memo_.at(le(4))); break;
+        case 'h': push(memo_get(byte())); break;
+        case 'j': push(memo_get(le(4))); break;
         case '(': marks_.push_back(stack_.size()); break;
         case 't': { auto v = make(PyValue::Kind::kTuple); v->items = pop_mark(); push(v); break; }
         case 0x85: case 0x86: case 0x87: tuple_n(op - 0x84); break;
@@ -121,6 +118,13 @@ class Unpickler {
   std::string line() {
     std::string s;
     while (true) { const char c = static_cast<char>(byte()); if (c == '\n') return s; s += c; }
+  }
+  // BINGET/LONG_BINGET of an index never PUT: the pickle is damaged (std::map::at would throw
+  // std::out_of_range past the callers, which translate only cir::Error and c10::Error).
+  P memo_get(uint64_t index) const {
+    const auto it = memo_.find(index);
+    if (it == memo_.end()) throw Error(ErrorCode::kCorrupt, "pickle refers to memo entry " + std::to_string(index) + " that was never stored");
+    return it->second;
   }
   void push(P v) { stack_.push_back(std::move(v)); }
   void push_int(int64_t x) { auto v = make(PyValue::Kind::kInt); v->i = x; push(v); }

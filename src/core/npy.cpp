@@ -2,6 +2,7 @@
 // packaged), and the format is a short text header plus raw C-order data.
 #include <bit>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -28,9 +29,32 @@ std::string header_field(const std::string& header, const std::string& key, cons
   return header.substr(colon);
 }
 
+// Bytes per item of a descr such as "f4" or "i8": the digits after the kind letter, 1 to 16
+// (numpy's largest scalar); anything else is 0, an unknown dtype.
 size_t dtype_size(const std::string& dtype) {
-  if (dtype.size() < 2) return 0;
-  return static_cast<size_t>(std::atoi(dtype.c_str() + 1));
+  if (dtype.size() < 2 || dtype.size() > 3) return 0;
+  size_t n = 0;
+  for (size_t i = 1; i < dtype.size(); ++i) {
+    if (dtype[i] < '0' || dtype[i] > '9') return 0;
+    n = n * 10 + static_cast<size_t>(dtype[i] - '0');
+  }
+  return n <= 16 ? n : 0;
+}
+
+// One shape entry: a non-negative decimal integer (spaces around it allowed; Python 2's numpy
+// wrote longs as "3L").
+int64_t shape_dim(const std::string& part, const std::string& path) {
+  const size_t first = part.find_first_not_of(' ');
+  const size_t last = part.find_last_not_of(' ');
+  std::string digits = part.substr(first, last - first + 1);
+  if (digits.size() > 1 && digits.back() == 'L') digits.pop_back();
+  int64_t dim = 0;
+  if (digits.empty()) corrupt(path, "bad shape entry ''");
+  for (const char c : digits) {
+    if (c < '0' || c > '9' || dim > (INT64_MAX - 9) / 10) corrupt(path, "bad shape entry '" + digits + "'");
+    dim = dim * 10 + (c - '0');
+  }
+  return dim;
 }
 
 }  // namespace
@@ -44,6 +68,8 @@ int64_t NpyArray::size() const {
 std::vector<float> NpyArray::as_floats() const {
   const int64_t n = size();
   std::vector<float> out(static_cast<size_t>(n));
+  // An empty array has no buffers: memcpy on their null data pointers is undefined.
+  if (n == 0 && (dtype == "f4" || dtype == "f2" || dtype == "f8")) return out;
   if (dtype == "f4") {
     std::memcpy(out.data(), data.data(), out.size() * 4);
   } else if (dtype == "f2") {
@@ -96,11 +122,20 @@ NpyArray read_npy(const std::string& path) {
   std::string part;
   while (std::getline(ss, part, ',')) {
     if (part.find_first_not_of(' ') == std::string::npos) continue;
-    arr.shape.push_back(std::stoll(part));
+    arr.shape.push_back(shape_dim(part, path));
   }
   const size_t item = dtype_size(arr.dtype);
   if (item == 0) corrupt(path, "unknown dtype '" + arr.dtype + "'");
-  const size_t need = static_cast<size_t>(arr.size()) * item;
+  // The element count must fit the file: checked per dimension so the product cannot overflow.
+  const uint64_t max_items = (bytes.size() - offset - header_len) / item;
+  uint64_t n_items = 1;
+  for (const int64_t dim : arr.shape) {
+    if (dim != 0 && n_items > max_items / static_cast<uint64_t>(dim)) n_items = max_items + 1;
+    else n_items *= static_cast<uint64_t>(dim);
+  }
+  if (n_items > max_items)
+    corrupt(path, "shape needs more data than the file's " + std::to_string(bytes.size() - offset - header_len) + " bytes");
+  const size_t need = static_cast<size_t>(n_items) * item;
   const size_t data_off = offset + header_len;
   if (bytes.size() - data_off < need)
     corrupt(path, "data is " + std::to_string(bytes.size() - data_off) + " bytes, shape needs " + std::to_string(need));

@@ -237,7 +237,8 @@ void AnnIndex::save(const std::string& path, uint64_t epoch) const {
   FILE* f = std::fopen(tmp.c_str(), "wb");
   if (!f) throw Error(ErrorCode::kIo, "cannot create '" + tmp + "': " + std::strerror(errno));
   bool ok = true;
-  auto put = [&](const void* p, size_t n) { ok = ok && std::fwrite(p, 1, n, f) == n; };
+  // n == 0 is skipped: an empty vector's data() may be null, which fwrite must not get (UBSan).
+  auto put = [&](const void* p, size_t n) { ok = ok && (n == 0 || std::fwrite(p, 1, n, f) == n); };
   const uint32_t version = 1, dim = static_cast<uint32_t>(dim_), key_len = static_cast<uint32_t>(key_.size());
   const int64_t n_pos = size();
   put(kMagic, 8);
@@ -273,7 +274,7 @@ std::unique_ptr<AnnIndex> AnnIndex::load(const std::string& path, const std::str
     uint64_t file_epoch = 0;
     int64_t n_pos = 0;
     auto get = [&](void* p, size_t n) {
-      if (std::fread(p, 1, n, f) != n) throw Error(ErrorCode::kCorrupt, "truncated");
+      if (n != 0 && std::fread(p, 1, n, f) != n) throw Error(ErrorCode::kCorrupt, "truncated");
     };
     get(magic, 8);
     get(&version, 4);

@@ -118,6 +118,10 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
       for (const auto& d : value["shape"]) {
         if (!d.is_number_unsigned()) corrupt(path, where + ": shape entries must be non-negative integers, found " + d.dump());
         const uint64_t dim = d.get<uint64_t>();
+        // A dimension past int64 would turn negative in the tensor shape (at::empty then throws
+        // c10::Error from load_float); after a zero dimension the product check below cannot see it.
+        if (dim > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+          corrupt(path, where + ": shape entry " + d.dump() + " exceeds 2^63 - 1");
         if (dim != 0 && numel > std::numeric_limits<uint64_t>::max() / dim / 8) corrupt(path, where + ": shape overflows");
         numel *= dim;
         entry.shape.push_back(static_cast<int64_t>(dim));

@@ -109,7 +109,7 @@ json parse_json_body(const httplib::Request& req, int max_depth) {
   check_json_depth(req.body, "request body (limit set by --max-json-depth)", max_depth);
   try {
     return json::parse(req.body);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for numbers like 1E400
     throw Error(ErrorCode::kInvalidArgument, std::string("request body is not valid JSON: ") + e.what());
   }
 }

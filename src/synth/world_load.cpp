@@ -77,7 +77,7 @@ json parse_json(const std::string& text, const std::string& context) {
   check_json_depth(text, context);
   try {
     return json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for numbers like 1E400
     corrupt(context, std::string("not valid JSON (") + e.what() + ")");
   }
 }

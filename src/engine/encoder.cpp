@@ -155,10 +155,21 @@ FloatMatrix Encoder::encode_composed(const std::vector<image::ImageU8>& referenc
   return out;
 }
 
+namespace {
+
+// What a method that a family refuses needs instead, so the refusal says what to build.
+std::string method_requirement(const std::string& method) {
+  if (method.rfind("ziracle", 0) == 0) return "it scores BLIP-2 Q-Former slots: build the index with a BLIP-2 checkpoint";
+  if (method == "sprc") return "it fuses the reference inside SPRC: build the index with an SPRC checkpoint";
+  return "build the index with a CLIP checkpoint";
+}
+
+}  // namespace
+
 void Encoder::check_method(const std::string& method) const {
   if (!family_->supports_method(method))
     throw Error(ErrorCode::kUnsupported, "method '" + method + "' does not run on " + spec_.family + " models ('" +
-                                             spec_.path + "')");
+                                             spec_.path + "'); " + method_requirement(method));
 }
 
 }  // namespace cir::engine

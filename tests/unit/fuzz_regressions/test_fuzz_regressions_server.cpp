@@ -16,7 +16,7 @@ TEST(FuzzRegressionSearchCodec, NumberOverflowIsInvalidArgument) {
     httplib::Request req;
     req.body = body;
     try {
-      cir::server::parse_json_body(req);
+      cir::server::parse_json_body(req, 64);
       ADD_FAILURE() << "accepted " << body;
     } catch (const cir::Error& e) {
       EXPECT_EQ(e.code(), cir::ErrorCode::kInvalidArgument) << body;

@@ -76,6 +76,8 @@ FamilyEntry sprc_family();
 ImageRows slot_rows(const model::Blip2ImageEmbeddings& e, const compose::SlotLayout& slots);
 /// The query row of plain image retrieval for slot rows: [n(mean_i f_i) | 0].
 std::vector<float> mean_feature_row(const float* rows, int64_t n_rows, const compose::SlotLayout& slots);
+/// mean_feature_row of every image of `rows`: one query row (row_dim) per image.
+FloatMatrix mean_feature_rows(const ImageRows& rows, const compose::SlotLayout& slots);
 /// Feature rows (n x feature_dim) widened to slot rows [f | 0] (n x row_dim).
 FloatMatrix feature_query_rows(const FloatMatrix& features, const compose::SlotLayout& slots);
 

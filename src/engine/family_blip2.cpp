@@ -90,13 +90,7 @@ class Blip2Family final : public ModelFamily {
     return mean_feature_row(rows, n_rows, slots_);
   }
   FloatMatrix encode_image_queries(const float* pixels, int64_t n_images) const override {
-    const ImageRows rows = encode_pixel_rows(pixels, n_images);
-    FloatMatrix out(n_images, spec_.embed_dim);
-    for (int64_t i = 0; i < n_images; ++i) {
-      const auto q = image_query_row(rows.rows.row(i * rows.vectors_per_image), rows.vectors_per_image, 0);
-      std::copy(q.begin(), q.end(), out.row(i));
-    }
-    return out;
+    return mean_feature_rows(encode_pixel_rows(pixels, n_images), slots_);
   }
   TokenBatch tokenize(const std::vector<std::string>& texts) const override {
     return tokenizer_->tokenize(texts, kBlip2ContextLength);
@@ -154,6 +148,15 @@ std::vector<float> mean_feature_row(const float* rows, int64_t n_rows, const com
     for (int k = 0; k < slots.feature_dim; ++k) mean[static_cast<size_t>(k)] += rows[r * dim + k];
   for (int k = 0; k < slots.feature_dim; ++k) out[static_cast<size_t>(k)] = static_cast<float>(mean[static_cast<size_t>(k)]);
   normalize_in_place({out.data(), static_cast<size_t>(slots.feature_dim)});
+  return out;
+}
+
+FloatMatrix mean_feature_rows(const ImageRows& rows, const compose::SlotLayout& slots) {
+  FloatMatrix out(rows.n_images, slots.row_dim());
+  for (int64_t i = 0; i < rows.n_images; ++i) {
+    const auto q = mean_feature_row(rows.rows.row(i * rows.vectors_per_image), rows.vectors_per_image, slots);
+    std::copy(q.begin(), q.end(), out.row(i));
+  }
   return out;
 }
 

@@ -77,13 +77,7 @@ class SprcFamily final : public ModelFamily {
     return mean_feature_row(rows, n_rows, slots_);
   }
   FloatMatrix encode_image_queries(const float* pixels, int64_t n_images) const override {
-    const ImageRows rows = encode_pixel_rows(pixels, n_images);
-    FloatMatrix out(n_images, spec_.embed_dim);
-    for (int64_t i = 0; i < n_images; ++i) {
-      const auto q = image_query_row(rows.rows.row(i * rows.vectors_per_image), rows.vectors_per_image, 0);
-      std::copy(q.begin(), q.end(), out.row(i));
-    }
-    return out;
+    return mean_feature_rows(encode_pixel_rows(pixels, n_images), slots_);
   }
   // SPRC's text pipeline: LAVIS blip_caption, then BERT WordPiece padded to max_txt_len 32.
   TokenBatch tokenize(const std::vector<std::string>& texts) const override {

@@ -12,33 +12,19 @@
 #include "cir/blip2.h"
 #include "model/blip2_net.h"
 #include "model/cpu_kernels.h"
+#include "model/tensor_rows.h"
 
 namespace cir::model {
 namespace {
+
+using detail::append_rows;
+using detail::normalized;
+using detail::rethrow_torch;
 
 // Chunks bound activation memory (ViT-g keeps ~257 x 6144 values per image in its MLP); rows
 // are independent, so chunking does not change results.
 constexpr int64_t kImageChunk = 16;
 constexpr int64_t kTextChunk = 256;
-
-[[noreturn]] void rethrow_torch(const std::string& context, const c10::Error& e) {
-  throw Error(ErrorCode::kInternal, context + ": libtorch error: " + e.what_without_backtrace());
-}
-
-// [B, ..., D] -> rows of D floats appended to `dst`.
-void append_rows(FloatMatrix& dst, const at::Tensor& t) {
-  const at::Tensor c = t.to(at::kFloat).contiguous();
-  const int64_t cols = c.size(-1);
-  const size_t before = dst.data.size();
-  dst.data.resize(before + static_cast<size_t>(c.numel()));
-  if (c.numel() > 0) std::memcpy(dst.data.data() + before, c.data_ptr<float>(), sizeof(float) * static_cast<size_t>(c.numel()));
-  dst.rows += c.numel() / cols;
-}
-
-at::Tensor normalized(const at::Tensor& t) {
-  const at::Tensor f = t.to(at::kFloat);
-  return f / f.norm(2, -1, true).clamp_min(1e-12);  // torch.nn.functional.normalize's eps
-}
 
 void check_batch(const char* what, const float* pixels, int64_t n_images) {
   if (n_images < 0)

@@ -9,32 +9,19 @@
 
 #include "cir/blip2.h"
 #include "model/cpu_kernels.h"
+#include "model/tensor_rows.h"
 #include "model/sprc/sprc_net.h"
 
 namespace cir::model {
 namespace {
 
+using detail::append_rows;
+using detail::normalized;
+using detail::rethrow_torch;
+
 // Bounds activation memory for ViT-g as Blip2Model does; rows are independent.
 constexpr int64_t kImageChunk = 16;
 constexpr int64_t kQueryChunk = 64;
-
-[[noreturn]] void rethrow_torch(const std::string& context, const c10::Error& e) {
-  throw Error(ErrorCode::kInternal, context + ": libtorch error: " + e.what_without_backtrace());
-}
-
-void append_rows(FloatMatrix& dst, const at::Tensor& t) {
-  const at::Tensor c = t.to(at::kFloat).contiguous();
-  const int64_t cols = c.size(-1);
-  const size_t before = dst.data.size();
-  dst.data.resize(before + static_cast<size_t>(c.numel()));
-  if (c.numel() > 0) std::memcpy(dst.data.data() + before, c.data_ptr<float>(), sizeof(float) * static_cast<size_t>(c.numel()));
-  dst.rows += c.numel() / cols;
-}
-
-at::Tensor normalized(const at::Tensor& t) {
-  const at::Tensor f = t.to(at::kFloat);
-  return f / f.norm(2, -1, true).clamp_min(1e-12);  // torch.nn.functional.normalize's eps
-}
 
 void check_count(const char* what, const void* data, int64_t n) {
   if (n < 0) throw Error(ErrorCode::kInvalidArgument, std::string(what) + ": count must be >= 0, found " + std::to_string(n));

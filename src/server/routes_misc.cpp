@@ -54,6 +54,14 @@ void serve_asset(httplib::Response& res, const std::string& path) {
   throw Error(ErrorCode::kNotFound, "no such page '" + path + "'");
 }
 
+json verify_report_json(const index::VerifyReport& report) {
+  json problems = json::array();
+  for (const index::VerifyProblem& p : report.problems)
+    problems.push_back({{"file", p.file}, {"byte_offset", p.byte_offset}, {"message", p.message}});
+  return {{"ok", report.ok()},          {"n_blocks", report.n_blocks}, {"n_rows", report.n_rows},
+          {"n_items", report.n_items}, {"uncommitted_bytes", report.uncommitted_bytes}, {"problems", std::move(problems)}};
+}
+
 }  // namespace
 
 void install_misc_routes(ServerImpl& s) {
@@ -76,6 +84,12 @@ void install_misc_routes(ServerImpl& s) {
                json out = index_summary(h);
                out["fields"] = metadata_fields(h);
                send_json(res, out);
+             }));
+  // A full integrity check (every vector block read and CRC-checked, SQLite integrity_check,
+  // item/row consistency): heavy, so it takes a work slot like a search.
+  s.http.Get(R"(/v1/indexes/([^/]+)/verify)", guarded(s, "/v1/indexes/{index}/verify", [&s](const auto& req, auto& res) {
+               IndexHandle& h = s.index(req.matches[1]);
+               send_json(res, verify_report_json(h.engine->store().verify()));
              }));
   s.http.Get("/", guarded(s, "/", [](const auto&, auto& res) { serve_asset(res, "index.html"); }, RouteCost::kLight));
   s.http.Get(R"(/(index\.html|app\.js|style\.css))",

@@ -92,6 +92,18 @@ TEST_F(HttpTest, HealthAndIndexes) {
   EXPECT_EQ(get("/indices-list"), json::array({"shapes"}));
 }
 
+// The verify route runs Store::verify (its damage cases are tested in tests/unit/index).
+TEST_F(HttpTest, VerifyRouteReportsASoundIndex) {
+  const json report = get("/v1/indexes/shapes/verify");
+  EXPECT_TRUE(report["ok"].get<bool>()) << report.dump();
+  EXPECT_EQ(report["n_items"], get("/v1/indexes/shapes")["count"]);
+  EXPECT_GE(report["n_blocks"].get<int>(), 1);
+  EXPECT_TRUE(report["problems"].empty());
+  auto res = client().Get("/v1/indexes/nope/verify");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 404);
+}
+
 TEST_F(HttpTest, SearchByGalleryIdExcludesReferenceAndReportsStages) {
   const json r = post("/v1/indexes/shapes/search", id_query("red_square.png", "a blue square"));
   ASSERT_EQ(r["results"].size(), 4u);

@@ -7,6 +7,7 @@
 // the modules below, with the failing file or text named.
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <optional>
@@ -219,6 +220,11 @@ struct QueryRequest {
   /// false: hits carry id, score and rank only, skipping one item lookup per hit (the
   /// evaluation harness ranks whole galleries and maps ids itself).
   bool fetch_items = true;
+  /// When set, query_batch gives up at its next stage boundary (reference encoding, generation,
+  /// composition, each search) once this time has passed, throwing kIo "deadline passed during
+  /// <stage>". A batch works to its earliest deadline. The server sets it from
+  /// --request-timeout so one request cannot hold a worker indefinitely.
+  std::optional<std::chrono::steady_clock::time_point> deadline;
 };
 
 struct QueryHit {

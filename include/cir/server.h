@@ -53,7 +53,9 @@ struct ServerOptions {
   int read_timeout_seconds = 10;     ///< longest silence while reading one request
   int write_timeout_seconds = 30;
   int keep_alive_timeout_seconds = 5;  ///< an idle keep-alive connection is closed after this
-  int request_timeout_seconds = 30;  ///< a request still waiting for a work slot after this gets 503
+  /// A request still waiting for a work slot after this gets 503; a query holding one stops at
+  /// its next stage once this has passed since it started (503, "deadline passed").
+  int request_timeout_seconds = 30;
   int shutdown_timeout_seconds = 10; ///< SIGTERM: in-flight requests get this long, then serve() exits
   int thumbnail_size = 256;          ///< longest side of generated thumbnails (pixels)
   /// Captioner/editor for SEIZE, LDRE and CIReVL queries (default: replay the index's stored

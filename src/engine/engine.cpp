@@ -298,9 +298,32 @@ FloatMatrix Engine::gallery_scores(const FloatMatrix& rows) const {
   return out;
 }
 
+namespace {
+
+// The earliest deadline of a batch's requests (a batch shares its stages).
+std::optional<Clock::time_point> batch_deadline(const std::vector<QueryRequest>& requests) {
+  std::optional<Clock::time_point> earliest;
+  for (const auto& r : requests)
+    if (r.deadline && (!earliest || *r.deadline < *earliest)) earliest = r.deadline;
+  return earliest;
+}
+
+// Checked between stages: a stage in flight runs to its end, the next one does not start.
+void check_deadline(const std::optional<Clock::time_point>& deadline, const char* stage, Clock::time_point started) {
+  if (deadline && Clock::now() > *deadline)
+    throw Error(ErrorCode::kIo, std::string("query deadline passed during ") + stage + " (after " +
+                                    std::to_string(static_cast<int64_t>(ms_since(started))) +
+                                    " ms); send a smaller query or raise the server's --request-timeout");
+}
+
+}  // namespace
+
 std::vector<QueryResult> Engine::query_batch(const std::vector<QueryRequest>& requests) const {
   std::vector<QueryResult> results(requests.size());
   QueryTimings t;
+  const auto started = Clock::now();
+  const auto deadline = batch_deadline(requests);
+  check_deadline(deadline, "admission", started);
   const int embed_dim = encoder_->spec().embed_dim;
   compose::ComposeContext context;
   context.embed_dim = embed_dim;
@@ -380,8 +403,11 @@ std::vector<QueryResult> Engine::query_batch(const std::vector<QueryRequest>& re
     }
   }
 
+  check_deadline(deadline, "reference encoding", started);
+
   // Generated texts (SEIZE, LDRE, CIReVL without a captions file), before composing.
   attach_generations(requests, inputs, results);
+  check_deadline(deadline, "generation", started);
 
   // 2. Compose, grouping requests by method (and options) so each method sees one batch.
   FloatMatrix queries(static_cast<int64_t>(requests.size()), embed_dim);
@@ -408,12 +434,14 @@ std::vector<QueryResult> Engine::query_batch(const std::vector<QueryRequest>& re
         std::copy_n(q.row(static_cast<int64_t>(g)), embed_dim, queries.row(static_cast<int64_t>(members[g])));
     }
     t.compose += ms_since(t0);
+    check_deadline(deadline, "composition", started);
   }
   // Text encoding happens inside compose; report it once, not twice.
   t.compose = std::max(0.0, t.compose - t.encode_text);
 
   // 3. Search and 4. fetch, per request (each has its own k, filter and exclusions).
   for (size_t i = 0; i < requests.size(); ++i) {
+    check_deadline(deadline, "search", started);
     const index::SearchRequest sr = search_request(requests[i], reference_ids[i]);
     const auto t0 = Clock::now();
     index::SearchResult found;

@@ -102,6 +102,11 @@ void send_json(httplib::Response& res, const json& body, int status) {
   res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
 }
 
+engine::QueryRequest with_deadline(engine::QueryRequest request, const ServerImpl& s) {
+  request.deadline = std::chrono::steady_clock::now() + std::chrono::seconds(s.options.request_timeout_seconds);
+  return request;
+}
+
 json parse_json_body(const httplib::Request& req, int max_depth) {
   if (req.body.empty()) throw Error(ErrorCode::kInvalidArgument, "request body is empty; expected a JSON object");
   // Before parsing: the parser is iterative, but everything that walks the parsed document

@@ -66,7 +66,7 @@ void handle_knn(ServerImpl& s, const httplib::Request& req, httplib::Response& r
   const json body = parse_json_body(req, s.options.max_json_depth);
   if (!body.is_object()) throw Error(ErrorCode::kInvalidArgument, "knn-service body must be a JSON object");
   IndexHandle& h = chosen_index(s, body);
-  const auto results = h.engine->query_batch({knn_request(body, s.options)});
+  const auto results = h.engine->query_batch({with_deadline(knn_request(body, s.options), s)});
   s.metrics.record_stages(results.at(0).took_ms);
   json out = json::array();
   for (const auto& hit : results.at(0).hits) out.push_back(knn_row(h, hit));

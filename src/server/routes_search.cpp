@@ -10,7 +10,7 @@ constexpr const char* kIndexPattern = R"(/v1/indexes/([^/]+))";
 void handle_search(ServerImpl& s, const httplib::Request& req, httplib::Response& res) {
   IndexHandle& h = s.index(req.matches[1]);
   const SearchCall call = parse_search_body(parse_json_body(req, s.options.max_json_depth), s.options);
-  const auto results = h.engine->query_batch({call.request});
+  const auto results = h.engine->query_batch({with_deadline(call.request, s)});
   s.metrics.record_stages(results.at(0).took_ms);
   send_json(res, search_response(h, call, results.at(0), s.ground_truth));
 }
@@ -30,7 +30,7 @@ void handle_batch(ServerImpl& s, const httplib::Request& req, httplib::Response&
   std::vector<engine::QueryRequest> requests;
   for (const auto& item : *list) {
     calls.push_back(parse_search_body(item, s.options));
-    requests.push_back(calls.back().request);
+    requests.push_back(with_deadline(calls.back().request, s));
   }
   const auto results = h.engine->query_batch(requests);
   s.metrics.record_stages(results.at(0).took_ms);

@@ -77,6 +77,9 @@ json error_body(std::string_view code, const std::string& message);
 /// nesting limit when the body nests arrays/objects deeper than `max_depth` (checked by
 /// cir::check_json_depth before parsing, so no recursive code ever sees a deeper document).
 json parse_json_body(const httplib::Request& req, int max_depth);
+/// `request` with its deadline set --request-timeout from now (the query's own work is bounded
+/// from the moment it holds a work slot).
+engine::QueryRequest with_deadline(engine::QueryRequest request, const ServerImpl& s);
 
 /// Ids in JSON. A JSON string cannot carry bytes that are not UTF-8, so such an id is written as
 /// `key` (with U+FFFD replacements, for display) plus `key + "_b64"` (base64url of the exact

@@ -237,5 +237,26 @@ TEST_F(CaptionMethodsThroughEngine, GeneratedMethodWithoutTextsSaysWhatToDo) {
   }
 }
 
+// A deadline already passed stops the query at its first stage boundary with a clear error; a
+// deadline in the future changes nothing. (Real-time expiry mid-query is not tested: timing.)
+TEST_F(CaptionMethodsThroughEngine, PassedDeadlineStopsTheQuery) {
+  QueryRequest r;
+  r.reference.gallery_id = references_[0];
+  r.texts = {"make it red"};
+  r.k = 5;
+  r.deadline = std::chrono::steady_clock::now() + std::chrono::hours(1);
+  const auto ok = engine_->query_batch({r});
+  EXPECT_EQ(ok.at(0).hits.size(), 5u);
+  QueryRequest late = r;
+  late.deadline = std::chrono::steady_clock::now() - std::chrono::milliseconds(1);
+  try {
+    engine_->query_batch({r, late});
+    FAIL() << "expected the batch to stop at the earliest deadline";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kIo);
+    EXPECT_NE(std::string(e.what()).find("deadline passed during admission"), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace cir::engine

@@ -52,11 +52,7 @@ struct Blip2Model::Impl {
   }
 
   at::Tensor pixel_tensor(const float* pixels, int64_t first, int64_t count) const {
-    const int64_t size = spec.image_size;
-    at::Tensor input = at::from_blob(const_cast<float*>(pixels + first * 3 * size * size), {count, 3, size, size},
-                                     at::TensorOptions().dtype(at::kFloat));
-    if (scalar_type == at::kBFloat16 && detail::bf16_kernels_available()) return detail::float_to_bf16(input);
-    return input.to(scalar_type);
+    return detail::pixel_batch(pixels, first, count, spec.image_size, scalar_type);
   }
 
   struct TokenRows {

@@ -11,6 +11,7 @@
 #include "cir/model.h"
 #include "model/cpu_kernels.h"
 #include "model/model_internal.h"
+#include "model/tensor_rows.h"
 
 namespace cir::model {
 namespace {
@@ -22,21 +23,15 @@ namespace fs = std::filesystem;
 constexpr int64_t kImageChunk = 64;
 constexpr int64_t kTextChunk = 256;
 
-[[noreturn]] void rethrow_torch(const std::string& context, const c10::Error& e) {
-  std::string msg = e.what_without_backtrace();
-  throw Error(ErrorCode::kInternal, context + ": libtorch error: " + msg);
-}
+using detail::append_rows;
+using detail::pixel_batch;
+using detail::rethrow_torch;
 
 FloatMatrix to_matrix(const at::Tensor& t) {
   const at::Tensor c = t.to(at::kFloat).contiguous();
   FloatMatrix m(c.size(0), c.size(1));
   if (c.numel() > 0) std::memcpy(m.data.data(), c.data_ptr<float>(), sizeof(float) * static_cast<size_t>(c.numel()));
   return m;
-}
-
-void append_rows(FloatMatrix& dst, const FloatMatrix& src) {
-  dst.data.insert(dst.data.end(), src.data.begin(), src.data.end());
-  dst.rows += src.rows;
 }
 
 }  // namespace
@@ -143,17 +138,12 @@ FloatMatrix ClipModel::encode_images(const float* pixels, int64_t n_images) cons
   FloatMatrix out(0, spec.embed_dim);
   out.data.reserve(static_cast<size_t>(n_images * spec.embed_dim));
   const int64_t size = spec.image_size;
-  const int64_t per_image = 3 * size * size;
   try {
     impl_->prepare_thread();
     c10::InferenceMode guard;
     for (int64_t first = 0; first < n_images; first += kImageChunk) {
       const int64_t count = std::min(kImageChunk, n_images - first);
-      at::Tensor input = at::from_blob(const_cast<float*>(pixels + first * per_image), {count, 3, size, size},
-                                       at::TensorOptions().dtype(at::kFloat));
-      if (impl_->scalar_type == at::kBFloat16 && detail::bf16_kernels_available()) input = detail::float_to_bf16(input);
-      else if (impl_->scalar_type != at::kFloat) input = input.to(impl_->scalar_type);
-      append_rows(out, to_matrix(impl_->net->encode_image(input)));
+      append_rows(out, impl_->net->encode_image(pixel_batch(pixels, first, count, size, impl_->scalar_type)));
     }
   } catch (const c10::Error& e) {
     rethrow_torch("encode_images", e);
@@ -237,7 +227,7 @@ FloatMatrix ClipModel::Impl::encode_text_rows(const TokenBatch& tokens, int32_t 
         embeds[r][hit - row].copy_(vec);
       }
     }
-    append_rows(out, to_matrix(net->encode_text_embeddings(embeds, rows.ends)));
+    append_rows(out, net->encode_text_embeddings(embeds, rows.ends));
   }
   return out;
 }

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "cir/core.h"
+#include "model/cpu_kernels.h"
 
 namespace cir::model::detail {
 
@@ -25,6 +26,20 @@ inline void append_rows(FloatMatrix& dst, const at::Tensor& t) {
   dst.data.resize(before + static_cast<size_t>(c.numel()));
   if (c.numel() > 0) std::memcpy(dst.data.data() + before, c.data_ptr<float>(), sizeof(float) * static_cast<size_t>(c.numel()));
   dst.rows += c.numel() / cols;
+}
+
+/// An fp32 tensor in the model's scalar type: the AVX-512 bf16 conversion where the CPU has it,
+/// else libtorch's cast (a no-op for fp32).
+inline at::Tensor to_scalar_type(const at::Tensor& input, at::ScalarType scalar_type) {
+  if (scalar_type == at::kBFloat16 && bf16_kernels_available()) return float_to_bf16(input);
+  return input.to(scalar_type);
+}
+
+/// Images first..first+count of a row-major n x 3 x size x size fp32 pixel buffer, as model input.
+inline at::Tensor pixel_batch(const float* pixels, int64_t first, int64_t count, int64_t size, at::ScalarType scalar_type) {
+  return to_scalar_type(at::from_blob(const_cast<float*>(pixels + first * 3 * size * size), {count, 3, size, size},
+                                      at::TensorOptions().dtype(at::kFloat)),
+                        scalar_type);
 }
 
 /// L2 normalisation over the last dimension with torch.nn.functional.normalize's eps.

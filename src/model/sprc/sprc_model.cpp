@@ -43,19 +43,14 @@ struct SprcModel::Impl {
     scalar_type = d == DType::kBFloat16 ? at::kBFloat16 : at::kFloat;
     if (d == DType::kBFloat16) at::globalContext().setUserEnabledMkldnn(true);
   }
-  at::Tensor to_model_dtype(const at::Tensor& input) const {
-    if (scalar_type == at::kBFloat16 && detail::bf16_kernels_available()) return detail::float_to_bf16(input);
-    return input.to(scalar_type);
-  }
   at::Tensor pixel_tensor(const float* pixels, int64_t first, int64_t count) const {
-    const int64_t size = spec.blip2.image_size;
-    return to_model_dtype(at::from_blob(const_cast<float*>(pixels + first * 3 * size * size), {count, 3, size, size},
-                                        at::TensorOptions().dtype(at::kFloat)));
+    return detail::pixel_batch(pixels, first, count, spec.blip2.image_size, scalar_type);
   }
   at::Tensor reference_tensor(const float* tokens, int64_t first, int64_t count) const {
     const int64_t n = spec.blip2.n_vision_tokens(), width = spec.blip2.vision_width;
-    return to_model_dtype(at::from_blob(const_cast<float*>(tokens + first * n * width), {count, n, width},
-                                        at::TensorOptions().dtype(at::kFloat)));
+    return detail::to_scalar_type(at::from_blob(const_cast<float*>(tokens + first * n * width), {count, n, width},
+                                                at::TensorOptions().dtype(at::kFloat)),
+                                  scalar_type);
   }
   void check_tokens(const char* what, const TokenBatch& tokens) const;
   std::pair<at::Tensor, at::Tensor> token_rows(const char* what, const TokenBatch& tokens, int64_t first, int64_t count) const;

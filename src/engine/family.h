@@ -72,6 +72,9 @@ FamilyEntry clip_family();
 FamilyEntry blip2_family();
 FamilyEntry sprc_family();
 
+/// The engine-facing ModelSpec of a BLIP-2 checkpoint (family "blip2", Q-Former text side,
+/// row width embed_dim + qformer_width); SPRC starts from it.
+model::ModelSpec summarize_blip2(const model::Blip2Spec& b);
 /// Slot rows [n(features_i) | n(query_embeds_i)] of Q-Former image embeddings (BLIP-2, SPRC).
 ImageRows slot_rows(const model::Blip2ImageEmbeddings& e, const compose::SlotLayout& slots);
 /// The query row of plain image retrieval for slot rows: [n(mean_i f_i) | 0].

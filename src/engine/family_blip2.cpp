@@ -41,31 +41,6 @@ bool detect_blip2(const std::string& path) {
   return holds_pth(p);
 }
 
-model::ModelSpec summarize_blip2(const model::Blip2Spec& b) {
-  model::ModelSpec s;
-  s.path = b.path;
-  s.family = "blip2";
-  s.format = b.format;
-  s.image_tower = "eva_vit";
-  s.activation = "gelu";
-  s.embed_dim = b.embed_dim + b.qformer_width;
-  s.image_size = b.image_size;
-  s.patch_size = b.patch_size;
-  s.vision_width = b.vision_width;
-  s.vision_layers = b.vision_layers;
-  s.vision_heads = b.vision_heads;
-  s.text_width = b.qformer_width;
-  s.text_heads = b.qformer_heads;
-  s.text_layers = b.qformer_layers;
-  s.context_length = kBlip2ContextLength;
-  s.vocab_size = b.vocab_size;
-  s.n_parameters = b.n_parameters;
-  s.weights_file = b.weights_file;
-  s.weights_sha256 = b.weights_sha256;
-  s.preprocess = b.preprocess;
-  return s;
-}
-
 class Blip2Family final : public ModelFamily {
  public:
   Blip2Family(const std::string& path, const EncoderOptions& options) {
@@ -123,6 +98,31 @@ class Blip2Family final : public ModelFamily {
 };
 
 }  // namespace
+
+model::ModelSpec summarize_blip2(const model::Blip2Spec& b) {
+  model::ModelSpec s;
+  s.path = b.path;
+  s.family = "blip2";
+  s.format = b.format;
+  s.image_tower = "eva_vit";
+  s.activation = "gelu";
+  s.embed_dim = b.embed_dim + b.qformer_width;
+  s.image_size = b.image_size;
+  s.patch_size = b.patch_size;
+  s.vision_width = b.vision_width;
+  s.vision_layers = b.vision_layers;
+  s.vision_heads = b.vision_heads;
+  s.text_width = b.qformer_width;
+  s.text_heads = b.qformer_heads;
+  s.text_layers = b.qformer_layers;
+  s.context_length = kBlip2ContextLength;
+  s.vocab_size = b.vocab_size;
+  s.n_parameters = b.n_parameters;
+  s.weights_file = b.weights_file;
+  s.weights_sha256 = b.weights_sha256;
+  s.preprocess = b.preprocess;
+  return s;
+}
 
 ImageRows slot_rows(const model::Blip2ImageEmbeddings& e, const compose::SlotLayout& slots) {
   ImageRows out;

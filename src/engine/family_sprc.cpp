@@ -27,29 +27,12 @@ bool detect_sprc(const std::string& path) {
   return !found.empty() && model::detect_sprc_checkpoint(found).has_value();
 }
 
+// SPRC's towers are BLIP-2's; only the family, the layout and the caption length differ.
 model::ModelSpec summarize_sprc(const model::SprcSpec& sprc) {
-  const model::Blip2Spec& b = sprc.blip2;
-  model::ModelSpec s;
-  s.path = b.path;
+  model::ModelSpec s = summarize_blip2(sprc.blip2);
   s.family = "sprc";
   s.format = std::string(model::sprc_layout_name(sprc.layout));
-  s.image_tower = "eva_vit";
-  s.activation = "gelu";
-  s.embed_dim = b.embed_dim + b.qformer_width;
-  s.image_size = b.image_size;
-  s.patch_size = b.patch_size;
-  s.vision_width = b.vision_width;
-  s.vision_layers = b.vision_layers;
-  s.vision_heads = b.vision_heads;
-  s.text_width = b.qformer_width;
-  s.text_heads = b.qformer_heads;
-  s.text_layers = b.qformer_layers;
   s.context_length = sprc.max_text_length;
-  s.vocab_size = b.vocab_size;
-  s.n_parameters = b.n_parameters;
-  s.weights_file = b.weights_file;
-  s.weights_sha256 = b.weights_sha256;
-  s.preprocess = b.preprocess;
   return s;
 }
 

@@ -6,8 +6,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <filesystem>
-#include <optional>
 
 #include "cir/blip2.h"
 #include "model/blip2_net.h"
@@ -63,52 +61,6 @@ struct Blip2Model::Impl {
   void check_tokens(const char* what, const TokenBatch& tokens) const;
 };
 
-// The net is allocated from the config before any tensor is read, so a config claiming huge
-// towers ("num_hidden_layers": 1000000) would allocate gigabytes before the first shape check.
-// A lower bound on the parameters the config implies (attention and MLP matrices, word
-// embeddings; at 2 bytes each, the smallest dtype a checkpoint may store) must fit in the file.
-namespace {
-
-// Bytes of the checkpoint: the file, or every .safetensors shard beside a sharded index.
-std::optional<uintmax_t> checkpoint_bytes(const std::string& weights_file) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  const fs::path file(weights_file);
-  if (file.filename().string().ends_with(".index.json")) {
-    uintmax_t total = 0;
-    for (const auto& entry : fs::directory_iterator(file.parent_path(), ec))
-      if (entry.path().extension() == ".safetensors") total += entry.file_size(ec);
-    return ec ? std::nullopt : std::optional<uintmax_t>(total);
-  }
-  const uintmax_t size = fs::file_size(file, ec);
-  return ec ? std::nullopt : std::optional<uintmax_t>(size);
-}
-
-// Only sizes a config claims are checked: LAVIS defaults (EVA ViT-g) are what a real checkpoint
-// without a config holds, and a damaged file is best reported by the loader as damaged.
-void check_parameter_budget(const Blip2Spec& spec) {
-  if (spec.config_file.empty()) return;
-  const auto w = [](int v) { return static_cast<double>(v); };
-  const double vision = w(spec.vision_layers) * (4 * w(spec.vision_width) * w(spec.vision_width) +
-                                                 2 * w(spec.vision_width) * w(spec.vision_mlp));
-  const double qformer = w(spec.qformer_layers) * (4 * w(spec.qformer_width) * w(spec.qformer_width) +
-                                                   2 * w(spec.qformer_width) * w(spec.qformer_intermediate));
-  const double words = w(spec.vocab_size) * w(spec.qformer_width);
-  const double min_bytes = 2 * (vision + qformer + words);
-  const auto bytes = checkpoint_bytes(spec.weights_file);
-  if (!bytes) return;  // the loader reports an unreadable file itself, naming it
-  const uintmax_t file_bytes = *bytes;
-  if (min_bytes > 1.05 * static_cast<double>(file_bytes) + (1 << 20))
-    throw Error(ErrorCode::kModel, "BLIP-2 model '" + spec.path + "': the config's sizes (" +
-                                       std::to_string(spec.vision_layers) + " vision layers of width " +
-                                       std::to_string(spec.vision_width) + ", " + std::to_string(spec.qformer_layers) +
-                                       " Q-Former layers of width " + std::to_string(spec.qformer_width) +
-                                       ") need at least " + std::to_string(static_cast<int64_t>(min_bytes / 1e6)) +
-                                       " MB of weights, but '" + spec.weights_file + "' holds " +
-                                       std::to_string(file_bytes / 1000000) + " MB: '" + spec.config_file + "' does not fit the checkpoint");
-}
-
-}  // namespace
 
 Blip2Model::Blip2Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Blip2Model::~Blip2Model() = default;
@@ -120,7 +72,7 @@ std::unique_ptr<Blip2Model> Blip2Model::load(const std::string& path, const Mode
   impl->n_threads = options.n_threads > 0 ? options.n_threads : default_thread_count();
   impl->prepare_thread();
   impl->spec = read_blip2_spec(path);
-  check_parameter_budget(impl->spec);
+  detail::check_parameter_budget(impl->spec);
   try {
     impl->net = std::make_unique<detail::Blip2Net>(impl->spec);
     impl->spec.n_parameters = detail::load_blip2_weights(*impl->net, impl->spec);

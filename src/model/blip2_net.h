@@ -147,6 +147,9 @@ class Blip2Net {
 /// Checks a spec's sizes (positive, widths divisible by heads, image divisible by the patch).
 /// Throws kModel naming the field.
 void validate_blip2_spec(const Blip2Spec& spec);
+/// Refuses (kModel, naming the config and the checkpoint) sizes a config.json claims that cannot
+/// fit the checkpoint file: checked before a net is allocated from them. No-op for default sizes.
+void check_parameter_budget(const Blip2Spec& spec);
 
 /// The Hugging Face Blip2ForImageTextRetrieval name of a LAVIS state-dict name.
 std::string blip2_hf_name(const std::string& lavis_name);

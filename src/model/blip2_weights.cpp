@@ -1,6 +1,7 @@
 // Filling a Blip2Net: from a LAVIS checkpoint (torch.save zip, read in blip2_pickle.cpp),
 // from a Hugging Face safetensors checkpoint through the LAVIS -> HF name mapping, or with
 // random values for benchmarks. Every slot is checked for presence and shape.
+#include <filesystem>
 #include <map>
 #include <optional>
 
@@ -135,6 +136,53 @@ int64_t fill_random_slots(const std::vector<Blip2WeightSlot>& slots, at::ScalarT
     n_parameters += numel_of(slot.shape);
   }
   return n_parameters;
+}
+
+namespace {
+
+// Bytes of the checkpoint: the file, or every .safetensors shard beside a sharded index.
+std::optional<uintmax_t> checkpoint_bytes(const std::string& weights_file) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path file(weights_file);
+  if (file.filename().string().ends_with(".index.json")) {
+    uintmax_t total = 0;
+    for (const auto& entry : fs::directory_iterator(file.parent_path(), ec))
+      if (entry.path().extension() == ".safetensors") total += entry.file_size(ec);
+    return ec ? std::nullopt : std::optional<uintmax_t>(total);
+  }
+  const uintmax_t size = fs::file_size(file, ec);
+  return ec ? std::nullopt : std::optional<uintmax_t>(size);
+}
+
+}  // namespace
+
+// The net is allocated from the config before any tensor is read, so a config claiming huge
+// towers ("num_hidden_layers": 1000000) would allocate gigabytes before the first shape check.
+// A lower bound on the parameters the config implies (attention and MLP matrices, word
+// embeddings; at 2 bytes each, the smallest dtype a checkpoint may store) must fit in the file.
+// Only sizes a config claims are checked: LAVIS defaults (EVA ViT-g) are what a real checkpoint
+// without a config holds, and a damaged file is best reported by the loader as damaged.
+void check_parameter_budget(const Blip2Spec& spec) {
+  if (spec.config_file.empty()) return;
+  const auto w = [](int v) { return static_cast<double>(v); };
+  const double vision = w(spec.vision_layers) * (4 * w(spec.vision_width) * w(spec.vision_width) +
+                                                 2 * w(spec.vision_width) * w(spec.vision_mlp));
+  const double qformer = w(spec.qformer_layers) * (4 * w(spec.qformer_width) * w(spec.qformer_width) +
+                                                   2 * w(spec.qformer_width) * w(spec.qformer_intermediate));
+  const double words = w(spec.vocab_size) * w(spec.qformer_width);
+  const double min_bytes = 2 * (vision + qformer + words);
+  const auto bytes = checkpoint_bytes(spec.weights_file);
+  if (!bytes) return;  // the loader reports an unreadable file itself, naming it
+  const uintmax_t file_bytes = *bytes;
+  if (min_bytes > 1.05 * static_cast<double>(file_bytes) + (1 << 20))
+    throw Error(ErrorCode::kModel, "BLIP-2 model '" + spec.path + "': the config's sizes (" +
+                                       std::to_string(spec.vision_layers) + " vision layers of width " +
+                                       std::to_string(spec.vision_width) + ", " + std::to_string(spec.qformer_layers) +
+                                       " Q-Former layers of width " + std::to_string(spec.qformer_width) +
+                                       ") need at least " + std::to_string(static_cast<int64_t>(min_bytes / 1e6)) +
+                                       " MB of weights, but '" + spec.weights_file + "' holds " +
+                                       std::to_string(file_bytes / 1000000) + " MB: '" + spec.config_file + "' does not fit the checkpoint");
 }
 
 }  // namespace cir::model::detail

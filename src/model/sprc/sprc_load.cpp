@@ -95,6 +95,7 @@ void read_sizes(const std::string& file, SprcSpec& spec) {
       spec.blip2.path = file;
       spec.blip2.weights_file = file;
       apply_sprc_config(root, config.string(), spec);
+      spec.blip2.config_file = config.string();
       return;
     }
   }

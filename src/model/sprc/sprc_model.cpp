@@ -68,6 +68,9 @@ std::unique_ptr<SprcModel> SprcModel::load(const std::string& path, const ModelO
   impl->n_threads = options.n_threads > 0 ? options.n_threads : default_thread_count();
   impl->prepare_thread();
   impl->spec = read_sprc_spec(path);
+  // SPRC adds a second Q-Former pass, no weights of its own beyond BLIP-2's towers: the same
+  // lower bound applies before its net is allocated.
+  detail::check_parameter_budget(impl->spec.blip2);
   try {
     impl->net = std::make_unique<detail::SprcNet>(impl->spec);
     impl->spec.blip2.n_parameters = detail::load_sprc_weights(*impl->net, impl->spec);

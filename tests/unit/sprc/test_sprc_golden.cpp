@@ -205,6 +205,21 @@ TEST(SprcRefusals, WrongSizesNameTheTensorAndTheConfig) {
   EXPECT_NE(message.find("config.json"), std::string::npos) << message;
 }
 
+// As for BLIP-2: a config claiming huge towers is refused before the net is allocated.
+TEST(SprcRefusals, HugeConfigIsRefusedBeforeAllocating) {
+  CIR_REQUIRE_FIXTURE("fixtures/sprc/checkpoint/sprc_tiny.pt");
+  TempDir dir;
+  const std::string path = dir.str("sprc_tiny.pt");
+  std::filesystem::create_symlink(sprc_checkpoint("sprc"), path);
+  auto config = nlohmann::json::parse(read_file_text(sprc_fixture("config.json")));
+  config["vision"]["layers"] = 1000000;
+  write_file_atomic(dir.str("config.json"), config.dump());
+  std::string message;
+  EXPECT_EQ(code_of([&] { SprcModel::load(path); }, message), ErrorCode::kModel) << message;
+  EXPECT_NE(message.find("1000000 vision layers"), std::string::npos) << message;
+  EXPECT_NE(message.find("does not fit the checkpoint"), std::string::npos) << message;
+}
+
 TEST(SprcDetect, BothLayouts) {
   CIR_REQUIRE_FIXTURE("fixtures/sprc/spn4cir_blip24cir/best.pt");
   EXPECT_EQ(model::detect_sprc_checkpoint(sprc_checkpoint("sprc")), SprcLayout::kSprc);

@@ -6,7 +6,6 @@
 
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 
 #include "cir/core.h"
 #include "compose/torch_pickle.h"
@@ -18,10 +17,10 @@ std::string describe(const std::string& path, const std::string& key) {
   return "checkpoint '" + path + "'" + (key.empty() ? "" : " key '" + key + "'");
 }
 
+// Through RegularFile (read_file_bytes): a FIFO or directory given as a checkpoint fails at once.
 std::vector<char> read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(ErrorCode::kNotFound, "checkpoint '" + path + "' cannot be opened");
-  return std::vector<char>(std::istreambuf_iterator<char>(in), {});
+  const std::vector<uint8_t> bytes = read_file_bytes(path);
+  return std::vector<char>(bytes.begin(), bytes.end());
 }
 
 std::string strip_module(std::string name) {

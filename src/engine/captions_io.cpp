@@ -5,7 +5,6 @@
 
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <optional>
 #include <set>
 #include <unordered_map>
@@ -132,11 +131,11 @@ std::vector<std::string> string_list(const json& entry, const char* field, const
 }
 
 json read_json_list(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw Error(ErrorCode::kNotFound, "captions file '" + path + "' cannot be opened");
+  const std::string text = read_file_text(path);  // RegularFile: no hang on a FIFO
+  check_json_depth(text, "captions file '" + path + "'");
   json root;
   try {
-    root = json::parse(in);
+    root = json::parse(text);
   } catch (const json::exception& e) {
     throw Error(ErrorCode::kCorrupt, "captions file '" + path + "': invalid JSON: " + e.what());
   }

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
+#include <sstream>
 #include <regex>
 #include <set>
 #include <string_view>
@@ -207,7 +207,7 @@ int64_t Store::import_clip_retrieval(const std::string& dir) {
     const fs::path meta_path = fs::path(dir) / "metadata" / ("metadata_" + std::to_string(number) + ".jsonl");
     const std::string file_name = path.filename().string();
     if (fs::exists(meta_path, ec)) {
-      std::ifstream in(meta_path);
+      std::istringstream in(read_file_text(meta_path.string()));  // RegularFile: no hang on a FIFO
       std::string line;
       int64_t r = 0;
       while (std::getline(in, line)) {
@@ -216,6 +216,7 @@ int64_t Store::import_clip_retrieval(const std::string& dir) {
         where += meta_path.string();
         where += "' line " + std::to_string(r + 1);
         if (r >= n) throw Error(ErrorCode::kInvalidArgument, where + ": more metadata lines than the " + std::to_string(n) + " rows of '" + path.string() + "'");
+        check_json_depth(line, where);
         json obj;
         try {
           obj = json::parse(line);

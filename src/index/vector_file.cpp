@@ -12,6 +12,7 @@
 #include <filesystem>
 
 #include "cir/regular_file.h"
+#include "index/map_guard.h"
 #include "index/util.h"
 
 namespace cir::index::detail {
@@ -270,17 +271,36 @@ const uint8_t* VectorFile::row_data(int64_t row, int64_t* rows_left) const {
   return map_ + it->payload_offset + (row - it->first_row) * static_cast<int64_t>(row_bytes_);
 }
 
+namespace {
+
+// One contiguous span of mapped rows decoded to float: the part of read_rows that touches the map,
+// run under guarded_map_copy (it only reads the map and writes `out`).
+struct SpanCopy {
+  const uint8_t* from = nullptr;
+  float* out = nullptr;
+  size_t values = 0;
+  bool fp16 = false;
+};
+
+void copy_span(void* context) {
+  const auto* c = static_cast<const SpanCopy*>(context);
+  if (c->fp16) {
+    half_to_float_n(reinterpret_cast<const uint16_t*>(c->from), c->out, c->values);
+  } else {
+    std::memcpy(c->out, c->from, c->values * sizeof(float));
+  }
+}
+
+}  // namespace
+
 void VectorFile::read_rows(int64_t row, int64_t n, float* out) const {
   while (n > 0) {
     int64_t left = 0;
     const uint8_t* p = row_data(row, &left);
     const int64_t take = std::min(left, n);
     const size_t values = static_cast<size_t>(take) * static_cast<size_t>(dim_);
-    if (dtype_ == VectorDType::kFp16) {
-      half_to_float_n(reinterpret_cast<const uint16_t*>(p), out, values);
-    } else {
-      std::memcpy(out, p, values * sizeof(float));
-    }
+    SpanCopy span{p, out, values, dtype_ == VectorDType::kFp16};
+    guarded_map_copy(copy_span, &span, path_);
     out += values;
     row += take;
     n -= take;

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "cir/core.h"
+#include "cir/regular_file.h"
 #include "model/model_internal.h"
 
 namespace cir::model::detail {
@@ -25,6 +26,9 @@ std::string first_line(const char* text) {
 class TorchScriptSource final : public WeightSource {
  public:
   explicit TorchScriptSource(const std::string& path) : path_(path) {
+    // torch::jit::load opens the path itself (and would block on a FIFO): RegularFile checks first
+    // that it is a regular file, naming the path when it is not.
+    { RegularFile check(path, "TorchScript archive"); }
     try {
       module_ = torch::jit::load(path, at::kCPU);
       for (const auto& p : module_.named_parameters(/*recurse=*/true)) tensors_[p.name] = p.value.detach();

@@ -2,7 +2,7 @@
 #include "ground_truth.h"
 
 #include <filesystem>
-#include <fstream>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -34,15 +34,16 @@ std::string string_field(const nlohmann::json& j, const char* a, const char* b) 
 }  // namespace
 
 void GroundTruth::load(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw Error(ErrorCode::kNotFound, "cannot open queries file '" + path + "'");
+  // read_file_text opens through RegularFile: a FIFO or directory fails at once, naming the path.
+  std::istringstream in(read_file_text(path));
   std::string line;
   int line_no = 0;
   while (std::getline(in, line)) {
     ++line_no;
     if (trimmed(line).empty()) continue;
-    const auto j = nlohmann::json::parse(line, nullptr, false);
     const std::string where = "'" + path + "' line " + std::to_string(line_no);
+    check_json_depth(line, where);
+    const auto j = nlohmann::json::parse(line, nullptr, false);
     if (j.is_discarded() || !j.is_object()) throw Error(ErrorCode::kCorrupt, where + " is not a JSON object");
     const std::string reference = string_field(j, "reference", "reference_id");
     const std::string text = string_field(j, "text", "text");

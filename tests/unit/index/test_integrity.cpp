@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "index/vector_file.h"
 #include "index_test_util.h"
 
 namespace cir::index {
@@ -173,6 +174,36 @@ TEST(IndexIntegrity, TruncatedVectorsUnderAnOpenStoreIsAClearError) {
     }
   }
   EXPECT_THROW(store->get_vectors({store->find_by_external_id("a0")->id}), Error);
+}
+
+// The window check_unchanged cannot close: the file is cut after the check and before the copy.
+// Reading the map directly (no check first) stands for that moment: kCorrupt, not SIGBUS.
+TEST(IndexIntegrity, TruncationBetweenCheckAndReadIsAClearErrorNotSigbus) {
+  TempDir tmp;
+  const std::string path = tmp.str("vectors.bin");
+  constexpr int64_t kRows = 1024;  // 32 KiB of fp16 rows: eight pages, most past a 100-byte file
+  detail::VectorFile::create(path, kDim, VectorDType::kFp16, 7);
+  {
+    detail::VectorFile writer(path, kDim, VectorDType::kFp16, 7, 0, /*writable=*/true);
+    const std::vector<uint16_t> payload(static_cast<size_t>(kRows * kDim), 0x3c00);  // 1.0 in fp16
+    writer.append(payload.data(), kRows);
+    writer.publish();
+  }
+  detail::VectorFile reader(path, kDim, VectorDType::kFp16, 7, kRows, /*writable=*/false);
+  std::vector<float> row(kDim);
+  reader.read_rows(kRows - 1, 1, row.data());
+  EXPECT_EQ(row[0], 1.0f);
+  fs::resize_file(path, 100);
+  for (int attempt = 0; attempt < 2; ++attempt) {  // the guard re-arms after a fault
+    try {
+      reader.read_rows(kRows - 1, 1, row.data());
+      ADD_FAILURE() << "a mapped read past the truncated end returned";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kCorrupt);
+      EXPECT_NE(std::string(e.what()).find("vectors.bin"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("truncated"), std::string::npos) << e.what();
+    }
+  }
 }
 
 TEST(IndexIntegrity, ReplacedVectorsUnderAnOpenStoreIsAClearError) {

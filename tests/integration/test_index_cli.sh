@@ -217,6 +217,16 @@ if timeout 120 "$CIR" search "$WORK/special" --ref "$G3/fifo.png" --text red > "
   fail "cir search accepted a FIFO --ref"
 fi
 grep -q "FIFO" "$WORK/ref_fifo.txt" || fail "cir search --ref FIFO: $(cat "$WORK/ref_fifo.txt")"
+# The other named-file readers: a phi checkpoint (torch.save zip) and a captions JSON to import.
+if timeout 120 "$CIR" search "$WORK/special" --ref "$G3/$(ls "$G3" | grep '\.png$' | grep -v -e fifo -e dangling -e loop -e device -e shadow | head -1)" \
+    --text red --method searle --method-opt "phi=$G3/fifo.png" > "$WORK/phi_fifo.txt" 2>&1; then
+  fail "a FIFO as the phi checkpoint was accepted"
+fi
+grep -q "FIFO" "$WORK/phi_fifo.txt" || fail "phi=FIFO: $(cat "$WORK/phi_fifo.txt")"
+if timeout 120 "$CIR" index captions import "$WORK/special" --from "$G3/fifo.png" > "$WORK/captions_fifo.txt" 2>&1; then
+  fail "a FIFO as a captions file was accepted"
+fi
+grep -q "FIFO" "$WORK/captions_fifo.txt" || fail "captions import from a FIFO: $(cat "$WORK/captions_fifo.txt")"
 for part in config.json model.safetensors; do
   M="$WORK/model-$part"
   mkdir -p "$M"

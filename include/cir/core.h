@@ -102,6 +102,11 @@ std::string read_file_text(const std::string& path);
 void write_file_atomic(const std::string& path, std::string_view content);
 bool file_exists(const std::string& path);
 
+/// RFC 4180 fields of the CSV record starting at text[pos] (quoted fields, "" escapes, CRLF);
+/// advances pos past the record's line end. An empty rest gives no fields. kCorrupt starting
+/// with `what` (e.g. "metadata file 'x.csv'") for an unterminated quoted field.
+std::vector<std::string> parse_csv_record(std::string_view text, size_t& pos, const std::string& what);
+
 /// Hex SHA-256 of a buffer / of a file's content (streamed).
 std::string sha256_hex(std::span<const uint8_t> data);
 std::string sha256_file(const std::string& path);

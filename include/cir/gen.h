@@ -205,4 +205,57 @@ void register_editor(const std::string& name, EditorFactory factory);
 std::vector<std::string> captioner_names();
 std::vector<std::string> editor_names();
 
+// ---------------------------------------------------------------------------------------------
+// SEARLE's GPT phrase table (§4): for every concept, phrases "a photo of {concept} that ..." that
+// the L_gpt regulariser of OTI and phi training reads. Upstream sampled them from GPT-Neo 2.7B;
+// here any base model behind /v1/completions (compat mode, recorded in `source`).
+
+struct PhraseTable {
+  std::map<std::string, std::vector<std::string>> phrases;  ///< concept -> phrases
+  /// "<model>@<url>" when built here (compat mode), "GPTNeo27B" for the released table, or what
+  /// the file said.
+  std::string source;
+};
+
+/// §4.2's decoding, mapped onto /v1/completions as §4.4 says.
+struct PhraseOptions {
+  int n = 256;                      ///< phrases per concept (num_return_sequences)
+  double temperature = 0.5;
+  int max_length = 35;              ///< total tokens, prompt included (HF max_length)
+  std::optional<int> top_k = 50;    ///< HF default; sent as the llama.cpp / vLLM extension
+  uint64_t seed = 0;                ///< run seed, mixed with each concept (§6.6)
+};
+
+/// "a photo of {concept} that", the concept stripped of surrounding whitespace.
+std::string phrase_prompt(const std::string& concept_name);
+/// max_tokens for a concept: max_length minus an estimate of the prompt's tokens (words and
+/// punctuation; the server's tokenizer is not ours to call, so this is approximate, §4.4), at least 1.
+int phrase_max_tokens(const std::string& concept_name, int max_length);
+/// SEARLE's process_phrase: every run of newlines -> ". ", then every run of dots -> ".".
+std::string process_phrase(const std::string& text);
+/// §4.2's concept filter: false when a phrase does not contain the concept verbatim (its first
+/// occurrence is where "$" goes), or when there are no phrases.
+bool concept_passes_filter(const std::string& concept_name, const std::vector<std::string>& phrases);
+/// The table without the concepts that fail the filter.
+PhraseTable filter_phrase_table(const PhraseTable& table);
+
+/// Builds the table through `provider` (one completion request per concept with n choices, or a
+/// fan-out where n is unsupported; cached, so a rerun after an interruption only asks for what is
+/// missing). Each phrase is the prompt plus its continuation (echo done client-side), through
+/// process_phrase. Concepts whose requests fail are listed in `failed` (the provider being
+/// unusable throws). on_progress(done, total) after each concept.
+PhraseTable build_phrase_table(Provider& provider, const std::vector<std::string>& concepts, const PhraseOptions& options,
+                               std::vector<std::string>* failed = nullptr,
+                               const std::function<void(int64_t, int64_t)>& on_progress = {});
+
+/// JSON {"source": ..., "phrases": {concept: [phrase, ...]}}, written atomically.
+void write_phrase_table(const std::string& path, const PhraseTable& table);
+/// Reads write_phrase_table's layout, or a bare {concept: [phrases]} object (SEARLE's
+/// concept_to_phrases.pkl converted to JSON). kCorrupt naming the file and field.
+PhraseTable read_phrase_table(const std::string& path);
+/// Concept names: a .csv with a DisplayName column (Open Images' oidv7-class-descriptions.csv,
+/// SEARLE's vocabulary) or a text file with one name per line (blank lines and surrounding
+/// whitespace dropped). Duplicates keep their first position. kCorrupt / kNotFound naming the file.
+std::vector<std::string> read_concepts(const std::string& path);
+
 }  // namespace cir::gen

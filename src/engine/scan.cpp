@@ -167,44 +167,9 @@ index::MetaValue meta_from_text(const std::string& s) {
   return s;
 }
 
-// RFC 4180 fields of one CSV record starting at `pos`; advances pos past the record.
-std::vector<std::string> parse_csv_record(const std::string& text, size_t& pos, const std::string& file) {
-  std::vector<std::string> fields;
-  std::string field;
-  bool quoted = false, any = false;
-  while (pos < text.size()) {
-    const char c = text[pos++];
-    any = true;
-    if (quoted) {
-      if (c == '"') {
-        if (pos < text.size() && text[pos] == '"') {
-          field += '"';
-          ++pos;
-        } else {
-          quoted = false;
-        }
-      } else {
-        field += c;
-      }
-    } else if (c == '"') {
-      quoted = true;
-    } else if (c == ',') {
-      fields.push_back(std::move(field));
-      field.clear();
-    } else if (c == '\n') {
-      break;
-    } else if (c != '\r') {
-      field += c;
-    }
-  }
-  if (quoted) throw Error(ErrorCode::kCorrupt, "metadata file '" + file + "': unterminated quoted field");
-  if (any) fields.push_back(std::move(field));
-  return fields;
-}
-
 std::map<std::string, Metadata> read_metadata_csv(const std::string& path, const std::string& text) {
   size_t pos = 0;
-  const auto header = parse_csv_record(text, pos, path);
+  const auto header = parse_csv_record(text, pos, "metadata file '" + path + "'");
   auto key_col = std::find_if(header.begin(), header.end(), [](const std::string& h) { return h == "path" || h == "file"; });
   if (key_col == header.end())
     throw Error(ErrorCode::kInvalidArgument, "metadata file '" + path + "': header needs a 'path' or 'file' column");
@@ -213,7 +178,7 @@ std::map<std::string, Metadata> read_metadata_csv(const std::string& path, const
   int line = 1;
   while (pos < text.size()) {
     ++line;
-    const auto rec = parse_csv_record(text, pos, path);
+    const auto rec = parse_csv_record(text, pos, "metadata file '" + path + "'");
     if (rec.empty() || (rec.size() == 1 && rec[0].empty())) continue;
     if (rec.size() != header.size())
       throw Error(ErrorCode::kCorrupt, "metadata file '" + path + "' line " + std::to_string(line) + ": " +

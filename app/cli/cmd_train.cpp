@@ -3,6 +3,8 @@
 #include <iostream>
 #include <sstream>
 
+#include "cir/engine.h"
+#include "cir/gen.h"
 #include "cir/synth.h"
 #include "cir/text.h"
 #include "cir/train.h"
@@ -129,6 +131,14 @@ void register_train_head(CLI::App& train, const std::string& name, const std::st
   if (name == "phi") cmd->add_option("--oti-steps", o->oti_steps, "OTI steps per image (targets)")->capture_default_str();
   if (name == "phi" || name == "pic2word")
     cmd->add_option("--max-images", o->max_images, "Use at most this many train images (0 = all)");
+  if (name == "spn")
+    cmd->add_option("--extra", o->extra, "Generated triplets to add (cir train spn-data, or SPN4CIR's extend_*.json)");
+  if (name == "phi") {
+    cmd->add_option("--phrases", o->phrases, "SEARLE phrase table (cir train phrases) for the L_gpt term; none = off");
+    cmd->add_option("--gpt-weight", o->gpt_weight, "lambda_gpt of phi's loss (< 0 = SEARLE's 0.75)");
+    cmd->add_option("--concepts-top-k", o->concepts_top_k, "Nearest concepts per image to draw phrases from")
+        ->capture_default_str();
+  }
   cmd->callback([o, run] {
     const auto report = run(*o, [](const train::HeadTrainProgress& p) {
       if (p.stage != "train") {
@@ -141,6 +151,151 @@ void register_train_head(CLI::App& train, const std::string& name, const std::st
     std::cout << "trained " << report.steps << " steps in " << report.seconds << " s at lr " << report.learning_rate
               << ", " << loss_summary(report.first_loss, report.final_loss, report.resumed_from, report.steps)
               << "\nwrote " << report.out << "\n";
+    if (report.n_extra_triplets > 0) std::cout << "sampled " << report.n_extra_triplets << " extra triplets beside the real ones\n";
+    if (!report.gpt_phrases_source.empty())
+      std::cout << "L_gpt phrases from " << report.gpt_phrases_source << " (recorded in " << report.out << ".gen.json)\n";
+  });
+}
+
+// "0,1" -> {0, 1} (SPN4CIR's --p_list).
+std::vector<int> parse_id_list(const std::string& text) {
+  std::vector<int> ids;
+  std::stringstream in(text);
+  for (std::string part; std::getline(in, part, ',');) {
+    try {
+      size_t used = 0;
+      ids.push_back(std::stoi(part, &used));
+      if (used != part.size()) throw std::invalid_argument(part);
+    } catch (const std::exception&) {
+      throw Error(ErrorCode::kInvalidArgument, "--templates: expected ids like 0,1 (got '" + text + "')");
+    }
+  }
+  return ids;
+}
+
+// `cir train spn-data`: SPN4CIR's scaled positives from a captioner and CLIP pairing.
+void register_train_spn_data(CLI::App& train) {
+  struct Args {
+    train::SpnDataOptions o;
+    std::string templates = "0,1";
+    std::string llm, llm_model, llm_fingerprint, llm_cache, captioner;
+    int llm_concurrency = 4;
+    int words = 10;
+  };
+  auto a = std::make_shared<Args>();
+  auto* cmd = train.add_subcommand("spn-data", "SPN4CIR's generated positives: captions + CLIP image pairing + templates");
+  cmd->add_option("--world", a->o.world_dir, "Shapes world directory (cir synth); its train triplets are used")->required();
+  cmd->add_option("--model", a->o.model_dir, "CLIP directory whose image features pair the images")->required();
+  cmd->add_option("--out", a->o.out, "Extra-triplets JSON (SPN4CIR's extend layout)")->required();
+  cmd->add_option("--layout", a->o.layout, "cirr (cap.rc2.train.extend_*.json) or fiq (cap.extend_*.train.json)")
+      ->capture_default_str();
+  cmd->add_option("--i2i-rank", a->o.i2i_rank, "Rank window start (< 0: any other image)")->capture_default_str();
+  cmd->add_option("--i2i-rank-max", a->o.i2i_rank_max, "Rank window end, exclusive (<= start: to the end)")->capture_default_str();
+  cmd->add_option("--k", a->o.k, "Targets per reference")->capture_default_str();
+  cmd->add_flag("--refer", a->o.refer, "Only references of real triplets");
+  cmd->add_option("--max-triplets", a->o.max_triplets, "Keep a uniform subsample of this many (SPN4CIR --K; 0 = all)");
+  cmd->add_option("--templates", a->templates, "Template ids (SPN4CIR --p_list): 0 '{t} instead of {r}', 1 'Unlike {r}, I want {t}', 2 '{t}'")
+      ->capture_default_str();
+  cmd->add_option("--seed", a->o.seed, "Pairing seed")->capture_default_str();
+  cmd->add_option("--threads", a->o.n_threads, "Threads (0 = all cores)");
+  cmd->add_option("--captioner", a->captioner, "provider_vlm (default with --llm) | shapes-oracle");
+  cmd->add_option("--words", a->words, "Caption length asked for (SPN4CIR: FashionIQ 5, CIRR 10)")->capture_default_str();
+  cmd->add_option("--llm", a->llm, "OpenAI-compatible vision server URL");
+  cmd->add_option("--llm-model", a->llm_model, "Model id sent to the server");
+  cmd->add_option("--llm-fingerprint", a->llm_fingerprint, "Model identity for the response cache");
+  cmd->add_option("--llm-cache", a->llm_cache, "Response cache (default <out>.llm-cache.sqlite): a rerun asks only for what is missing");
+  cmd->add_option("--llm-concurrency", a->llm_concurrency, "In-flight requests to the server")->capture_default_str();
+  cmd->callback([a] {
+    a->o.templates = parse_id_list(a->templates);
+    const std::string captioner_name = !a->captioner.empty() ? a->captioner : (a->llm.empty() ? "" : "provider_vlm");
+    if (captioner_name.empty())
+      throw Error(ErrorCode::kInvalidArgument, "train spn-data: give --llm URL --llm-model NAME, or --captioner shapes-oracle");
+    std::shared_ptr<gen::Provider> provider;
+    if (!a->llm.empty()) {
+      if (a->llm_model.empty()) throw Error(ErrorCode::kInvalidArgument, "--llm needs --llm-model NAME");
+      gen::ProviderSpec spec;
+      spec.base_url = a->llm;
+      spec.model = a->llm_model;
+      spec.model_fingerprint = a->llm_fingerprint;
+      spec.max_concurrency = a->llm_concurrency;
+      spec.cache_path = a->llm_cache.empty() ? a->o.out + ".llm-cache.sqlite" : a->llm_cache;
+      provider = gen::open_provider(spec);
+    }
+    engine::register_builtin_generators();
+    gen::CaptionerOptions co;
+    co.preset = "spn";
+    co.n = 1;
+    co.words = a->words;
+    const auto captioner = gen::make_captioner(captioner_name, provider, co);
+    const auto r = train::build_spn_data(a->o, *captioner, [](const train::HeadTrainProgress& p) {
+      if (p.stage == "captions") std::fprintf(stderr, "captions %d/%d\n", p.step, p.total_steps);
+    });
+    std::cout << "captioner " << r.captioner << ": " << r.n_images << " images (" << r.n_duplicates << " duplicates folded), "
+              << r.n_captioned << " captioned, " << r.n_failed << " failed\n"
+              << "wrote " << r.n_triplets << " triplets to " << r.out << " (" << r.n_fallback_texts
+              << " template texts over 77 tokens replaced by the target caption) and captions to " << r.captions_file
+              << " in " << r.seconds << " s\n";
+    if (provider) {
+      const gen::ProviderStats st = provider->stats();
+      std::cout << "provider: " << st.requests << " requests, " << st.cache_hits << " cache hits, " << st.usage.prompt_tokens
+                << " prompt + " << st.usage.completion_tokens << " completion tokens\n";
+    }
+    for (const std::string& f : r.failures) std::cout << "  failed: " << f << "\n";
+    if (r.n_failed > 0) std::cout << "rerun the same command to retry the failed images (the rest come from the cache)\n";
+  });
+}
+
+// `cir train phrases`: SEARLE's GPT phrase table through an OpenAI-compatible /v1/completions.
+void register_train_phrases(CLI::App& train) {
+  struct Args {
+    std::string llm, llm_model, llm_fingerprint, llm_cache, concepts, out;
+    int llm_concurrency = 4;
+    gen::PhraseOptions phrase;
+    int top_k = 50;
+    bool quiet = false;
+  };
+  auto a = std::make_shared<Args>();
+  auto* cmd = train.add_subcommand("phrases", "SEARLE's GPT phrase table for L_gpt (OTI, phi) from a base model");
+  cmd->add_option("--llm", a->llm, "OpenAI-compatible server URL (http://host:port or .../v1)")->required();
+  cmd->add_option("--llm-model", a->llm_model, "Model id sent to the server (a base, non-chat model)")->required();
+  cmd->add_option("--llm-fingerprint", a->llm_fingerprint, "Model identity for the response cache (GGUF sha, revision)");
+  cmd->add_option("--llm-cache", a->llm_cache, "Response cache (SQLite; default <out>.llm-cache.sqlite): a rerun asks only for what is missing");
+  cmd->add_option("--llm-concurrency", a->llm_concurrency, "In-flight requests to the server")->capture_default_str();
+  cmd->add_option("--concepts", a->concepts, "Concept names: Open Images class-descriptions .csv (DisplayName) or one per line")
+      ->required();
+  cmd->add_option("--out", a->out, "Phrase table to write (JSON)")->required();
+  cmd->add_option("--n", a->phrase.n, "Phrases per concept (SEARLE: 256)")->capture_default_str();
+  cmd->add_option("--temperature", a->phrase.temperature, "Sampling temperature (SEARLE: 0.5)")->capture_default_str();
+  cmd->add_option("--max-length", a->phrase.max_length, "Total tokens per phrase, prompt included (SEARLE: 35)")
+      ->capture_default_str();
+  cmd->add_option("--top-k", a->top_k, "top_k sent to servers that take it (HF default 50; 0 = not sent)")->capture_default_str();
+  cmd->add_option("--seed", a->phrase.seed, "Run seed (mixed with each concept)")->capture_default_str();
+  cmd->add_flag("--quiet", a->quiet, "No progress line");
+  cmd->callback([a] {
+    const std::vector<std::string> concepts = gen::read_concepts(a->concepts);
+    gen::ProviderSpec spec;
+    spec.base_url = a->llm;
+    spec.model = a->llm_model;
+    spec.model_fingerprint = a->llm_fingerprint;
+    spec.max_concurrency = a->llm_concurrency;
+    spec.cache_path = a->llm_cache.empty() ? a->out + ".llm-cache.sqlite" : a->llm_cache;
+    a->phrase.top_k = a->top_k > 0 ? std::optional<int>(a->top_k) : std::nullopt;
+    auto provider = gen::open_provider(spec);
+    Progress progress("phrases", static_cast<int64_t>(concepts.size()), !a->quiet);
+    std::vector<std::string> failed;
+    const gen::PhraseTable table = gen::build_phrase_table(*provider, concepts, a->phrase, &failed,
+                                                           [&](int64_t, int64_t) { progress.advance(1); });
+    progress.finish();
+    gen::write_phrase_table(a->out, table);
+    const gen::PhraseTable kept = gen::filter_phrase_table(table);
+    const gen::ProviderStats st = provider->stats();
+    std::cout << "wrote " << a->out << ": " << table.phrases.size() << " of " << concepts.size() << " concepts, "
+              << kept.phrases.size() << " pass SEARLE's filter; source " << table.source << " (compat mode)\n"
+              << "provider: " << st.requests << " requests, " << st.cache_hits << " cache hits, " << st.retries
+              << " retries, " << st.usage.prompt_tokens << " prompt + " << st.usage.completion_tokens
+              << " completion tokens\n";
+    for (const std::string& f : failed) std::cout << "  failed: " << f << "\n";
+    if (!failed.empty()) std::cout << "rerun the same command to retry the failed concepts (the rest come from the cache)\n";
   });
 }
 
@@ -157,6 +312,8 @@ void register_train_command(CLI::App& app) {
                       "Output Hugging Face CLIP directory", "2e-5, AdamW", train::train_spn);
   register_train_head(*train, "phi", "SEARLE phi: distil OTI tokens of the train images",
                       "Output .pt ({'Phi': state_dict})", "1e-4, AdamW wd 0.01", train::train_phi);
+  register_train_phrases(*train);
+  register_train_spn_data(*train);
   register_train_head(*train, "pic2word", "Pic2Word IM2TEXT: image-only contrastive with CLIP frozen",
                       "Output .pt ({'state_dict_img2text': state_dict})", "1e-4, AdamW wd 0.1", train::train_pic2word);
 }

@@ -145,7 +145,10 @@ struct CaptionResult {
 };
 
 struct CaptionerOptions {
-  std::string preset = "seize";  ///< prompt preset: "seize" (multi-caption), "cirevl" (detailed)
+  /// Prompt preset: "seize" (multi-caption), "cirevl" (detailed), "spn" (SPN4CIR's "briefly
+  /// describe the image in {words} words", generation.md §5.2).
+  std::string preset = "seize";
+  int words = 10;                ///< the "spn" preset's k (SPN4CIR: FashionIQ 5, CIRR 10)
   int n = 0;                     ///< captions per image; 0 = the preset's (seize 15, cirevl 1)
   /// Left default-constructed (a seed aside), the preset's sampling is used (seize: t=1,
   /// top_p=0.9, 48 tokens; cirevl: t=0, top_p=1, 64 tokens); otherwise it is sent as given (n

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "cir/core.h"
+#include "cir/gen.h"
 
 namespace cir::train {
 
@@ -107,6 +108,13 @@ struct HeadTrainOptions {
   double temperature = 0;      ///< SPN tau (0 = 0.02), phi NT-Xent (0 = 0.25)
   int oti_steps = 350;         ///< phi: OTI steps per train image (the distillation targets)
   int max_images = 0;          ///< phi / Pic2Word: use at most this many train images (0 = all)
+  /// SPN: extra triplets (SPN4CIR's cap.rc2.train.extend_*.json or cap.extend_*.train.json,
+  /// e.g. from build_spn_data) appended to the world's train triplets, as SPN4CIR's --plus.
+  std::string extra;
+  /// phi: SEARLE's phrase table (gen::write_phrase_table layout); empty = no L_gpt term.
+  std::string phrases;
+  double gpt_weight = -1;      ///< phi lambda_gpt; < 0 = SEARLE's 0.75
+  int concepts_top_k = 150;    ///< phi: nearest concepts per image to draw phrases from
 };
 
 /// One line of head-training progress.
@@ -126,6 +134,9 @@ struct HeadTrainReport {
   double seconds = 0;
   double learning_rate = 0;  ///< the rate used (after defaults)
   std::string out;
+  int64_t n_extra_triplets = 0;  ///< SPN: generated triplets sampled beside the real ones
+  /// phi with phrases: where the table came from ("<model>@<url>" = compat mode), else empty.
+  std::string gpt_phrases_source;
 };
 
 using HeadProgressFn = std::function<void(const HeadTrainProgress&)>;
@@ -136,13 +147,54 @@ using HeadProgressFn = std::function<void(const HeadTrainProgress&)>;
 HeadTrainReport train_combiner(const HeadTrainOptions& options, const HeadProgressFn& on_progress = {});
 
 /// SPN4CIR stage 2: only the text tower trains; query n(I(ref) + T(text)) against a static bank
-/// of every train image's n(I(x)), CE at tau 0.02; AdamW (default lr 2e-5). Writes a Hugging
-/// Face CLIP directory to `out` (image tower unchanged, tokenizer files copied from model_dir).
+/// of every train image's n(I(x)), CE at tau 0.02; AdamW (default lr 2e-5). With `extra`, the
+/// generated triplets are sampled beside the real ones (one of an extra triplet's captions drawn
+/// uniformly per sample). Writes a Hugging Face CLIP directory to `out` (image tower unchanged,
+/// tokenizer files copied from model_dir).
 HeadTrainReport train_spn(const HeadTrainOptions& options, const HeadProgressFn& on_progress = {});
 
-/// SEARLE phi: OTI tokens of the train images (L_cos only, oti_steps each) distilled into phi
-/// with symmetric NT-Xent at temperature 0.25; AdamW lr 1e-4, wd 0.01. Writes {"Phi": sd}.
+/// SEARLE phi: OTI tokens of the train images (oti_steps each) distilled into phi with
+/// symmetric NT-Xent at temperature 0.25; AdamW lr 1e-4, wd 0.01. With `phrases`, SEARLE's
+/// L_gpt joins both (the OTI targets with weight 0.5, phi's loss L_distil + 0.75 L_gpt, phrases
+/// from each image's concepts_top_k nearest concepts, every occurrence of the concept replaced).
+/// Writes {"Phi": sd}, and with phrases `<out>.gen.json` naming the table's source and SHA-256.
 HeadTrainReport train_phi(const HeadTrainOptions& options, const HeadProgressFn& on_progress = {});
+
+/// SPN4CIR's scaled positives (generation.md §5.7) on a shapes world's train split.
+struct SpnDataOptions {
+  std::string world_dir;
+  std::string model_dir;       ///< the CLIP whose image features pair the images (Unicom's stand-in)
+  std::string out;             ///< the extra-triplets JSON; <out>.captions.json and <out>.optimized_images.json beside it
+  std::string layout = "cirr"; ///< "cirr": cap.rc2.train.extend_*.json fields; "fiq": cap.extend_*.train.json fields
+  int i2i_rank = 10;           ///< rank window start (upstream CIRR: 10000 of ~16k images); < 0 = any other image
+  int i2i_rank_max = 50;       ///< window end (exclusive); <= i2i_rank = to the end of the ranking
+  int k = 1;                   ///< targets per reference, drawn without replacement
+  bool refer = false;          ///< only references that are references of real triplets
+  int64_t max_triplets = 0;    ///< --K: keep a uniform subsample of this many (0 = all)
+  std::vector<int> templates = {0, 1};  ///< --p_list: 0 "{t} instead of {r}", 1 "Unlike {r}, I want {t}", 2 "{t}"
+  uint64_t seed = 42;
+  int n_threads = 0;
+};
+
+struct SpnDataReport {
+  int64_t n_images = 0;          ///< de-duplicated images of the train triplets
+  int64_t n_duplicates = 0;      ///< images folded onto an identical one
+  int64_t n_captioned = 0;
+  int64_t n_failed = 0;          ///< images the captioner failed on (listed; rerun retries them)
+  int64_t n_triplets = 0;
+  int64_t n_fallback_texts = 0;  ///< template strings over CLIP's 77 tokens, replaced by the target caption
+  std::string captioner;         ///< the captioner key
+  std::vector<std::string> failures;
+  std::string out, captions_file;
+  double seconds = 0;
+};
+
+/// De-duplicates the train triplets' images (exact decoded pixels), captions each once with
+/// `captioner` (provider_vlm with the "spn" preset, or a built-in), ranks images by the CLIP's
+/// image-image cosine, draws k targets per reference from the rank window with a seeded PRNG and
+/// fills the templates (one string per template id; over 77 tokens -> the target caption).
+SpnDataReport build_spn_data(const SpnDataOptions& options, const gen::Captioner& captioner,
+                             const HeadProgressFn& on_progress = {});
 
 /// Pic2Word: IM2TEXT trained image-only with CLIP frozen: symmetric InfoNCE between n(I(x)) and
 /// n(T("a photo of *")) with the mapped token at "*", CLIP's logit scale; AdamW lr 1e-4, wd 0.1.

@@ -73,6 +73,26 @@ at::Tensor reference_tensor(const std::vector<ComposeInput>& inputs, const Compo
   return refs;
 }
 
+const std::vector<std::string>& palavra_templates() {
+  static const std::vector<std::string> t = {
+      "This is a photo of a {}", "This photo contains a {}", "A photo of a {}", "This is an illustration of a {}",
+      "This illustration contains a {}", "An illustrations of a {}", "This is a sketch of a {}", "This sketch contains a {}",
+      "A sketch of a {}", "This is a diagram of a {}", "This diagram contains a {}", "A diagram of a {}", "A {}",
+      "We see a {}", "{}", "We see a {} in this photo", "We see a {} in this image", "We see a {} in this illustration",
+      "We see a {} photo", "We see a {} image", "We see a {} illustration", "{} photo", "{} image", "{} illustration"};
+  return t;
+}
+
+std::pair<at::Tensor, at::Tensor> token_tensors(const TokenBatch& tokens) {
+  int64_t longest = 1;
+  for (auto len : tokens.lengths) longest = std::max<int64_t>(longest, len);
+  auto ids = torch::from_blob(const_cast<int32_t*>(tokens.ids.data()), {tokens.n_texts, tokens.context_length}, at::kInt)
+                 .narrow(1, 0, longest)
+                 .to(at::kLong);
+  auto ends = torch::from_blob(const_cast<int32_t*>(tokens.lengths.data()), {tokens.n_texts}, at::kInt).to(at::kLong) - 1;
+  return {ids, ends};
+}
+
 FloatMatrix encode_prompts_with_tokens(const std::vector<ComposeInput>& inputs, const ComposeContext& context,
                                        PromptStyle style, const at::Tensor& tokens, const std::string& method) {
   const auto& spec = context.model->spec();

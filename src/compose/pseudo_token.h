@@ -47,6 +47,21 @@ at::Tensor reference_tensor(const std::vector<ComposeInput>& inputs, const Compo
 FloatMatrix encode_prompts_with_tokens(const std::vector<ComposeInput>& inputs, const ComposeContext& context,
                                        PromptStyle style, const at::Tensor& tokens, const std::string& method);
 
+/// PALAVRA's 24 templates as SEARLE's utils.get_templates lists them ("{}" = the word).
+const std::vector<std::string>& palavra_templates();
+
+/// Token ids [B, L] (long, trimmed to the longest row) and end positions [B] of a TokenBatch.
+std::pair<at::Tensor, at::Tensor> token_tensors(const TokenBatch& tokens);
+
+struct ConceptBank;  // gpt_phrases.h
+
+/// SEARLE's L_gpt inside OTI (generation.md §4.3): off when bank is null.
+struct GptRegulariser {
+  const ConceptBank* bank = nullptr;
+  int64_t top_k = 15;   ///< nearest concepts per image whose phrases are pooled (--top-k 15)
+  double weight = 0.5;  ///< lambda_gpt; lambda_cos = 1; the loss is their weighted mean
+};
+
 /// OTI's knobs (SEARLE oti_inversion.py defaults).
 struct OtiOptions {
   int steps = 350;
@@ -54,12 +69,15 @@ struct OtiOptions {
   double weight_decay = 0.01;
   double ema = 0.99;
   uint64_t seed = 0;
+  GptRegulariser gpt;
 };
 
-/// OTI (L_cos only): one token per row of `images` ([m, d] raw image features), optimised with
-/// AdamW through `net`'s text tower on random PALAVRA templates with "$" (id `placeholder`)
-/// replaced by the token; returns the EMA tokens [m, text_width]. `net`'s parameters should
-/// have requires_grad off. Used by searle-oti and by the phi trainer (its targets).
+/// OTI: one token per row of `images` ([m, d] raw image features), optimised with AdamW through
+/// `net`'s text tower on random PALAVRA templates with "$" (id `placeholder`) replaced by the
+/// token (L_cos), plus L_gpt when options.gpt has a bank: per step and image one phrase drawn
+/// uniformly from the pooled phrases of its top_k concepts, its first occurrence of the concept
+/// replaced by "$". Returns the EMA tokens [m, text_width]. `net`'s parameters should have
+/// requires_grad off. Used by searle-oti and by the phi trainer (its targets).
 at::Tensor invert_tokens(model::detail::ClipNetImpl& net, const text::ClipTokenizer& tokenizer, int32_t placeholder,
                          const at::Tensor& images, const OtiOptions& options);
 

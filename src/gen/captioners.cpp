@@ -20,12 +20,12 @@ constexpr std::string_view kSeizeCaptionInstruction =
 constexpr int kSampleAttempts = 3;  // the first call plus two top-ups for empty or failed samples
 
 struct Preset {
-  std::string_view instruction;
+  std::string instruction;
   int n = 1;
   SamplingOptions sampling;
 };
 
-Preset preset_named(const std::string& name) {
+Preset preset_named(const std::string& name, int words) {
   Preset p;
   if (name == "seize") {
     p.instruction = kSeizeCaptionInstruction;
@@ -40,8 +40,18 @@ Preset preset_named(const std::string& name) {
     p.sampling.temperature = 0.0;
     p.sampling.top_p = 1.0;
     p.sampling.max_tokens = 64;
+  } else if (name == "spn") {
+    // SPN4CIR's LLaVA captioning (§5.2): the user text with its literal "user: " prefix, one
+    // caption, effectively greedy. The llava_v1 system text and roles come from the server's own
+    // chat template (only a LLaVA-v1 server reproduces upstream exactly: compat mode otherwise).
+    if (words < 1) throw Error(ErrorCode::kInvalidArgument, "captioner preset 'spn': words must be at least 1");
+    p.instruction = "user: please briefly describe the image in " + std::to_string(words) + " words";
+    p.n = 1;
+    p.sampling.temperature = 0.0;
+    p.sampling.top_p = 1.0;
+    p.sampling.max_tokens = 64;
   } else {
-    throw Error(ErrorCode::kNotFound, "captioner preset '" + name + "' does not exist (known: seize, cirevl)");
+    throw Error(ErrorCode::kNotFound, "captioner preset '" + name + "' does not exist (known: seize, cirevl, spn)");
   }
   return p;
 }
@@ -73,7 +83,9 @@ std::string clean_caption(const std::string& text) {
 class ProviderVlmCaptioner final : public Captioner {
  public:
   ProviderVlmCaptioner(std::shared_ptr<Provider> provider, const CaptionerOptions& options)
-      : provider_(std::move(provider)), preset_name_(options.preset), preset_(preset_named(options.preset)) {
+      : provider_(std::move(provider)),
+        preset_name_(options.preset == "spn" ? "spn" + std::to_string(options.words) : options.preset),
+        preset_(preset_named(options.preset, options.words)) {
     n_ = options.n > 0 ? options.n : preset_.n;
     sampling_ = is_default_apart_from_seed(options.sampling) ? preset_.sampling : options.sampling;
     run_seed_ = options.sampling.seed.value_or(0);
@@ -103,7 +115,7 @@ class ProviderVlmCaptioner final : public Captioner {
       image.image_bytes = input.image_bytes;
       image.image_mime = input.image_mime;
       ContentPart text;
-      text.text = std::string(preset_.instruction);
+      text.text = preset_.instruction;
       request.messages.push_back(ChatMessage{"user", {image, text}});
       request.sampling = sampling_;
       request.sampling.n = n_ - static_cast<int>(result.captions.size());

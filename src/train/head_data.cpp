@@ -21,16 +21,6 @@ uint64_t sample_key(uint64_t seed, int step, int slot, uint64_t salt) {
   return mix(mix(mix(seed ^ salt) + static_cast<uint64_t>(step)) + static_cast<uint64_t>(slot));
 }
 
-std::pair<at::Tensor, at::Tensor> token_tensors(const TokenBatch& tokens) {
-  int64_t longest = 1;
-  for (auto len : tokens.lengths) longest = std::max<int64_t>(longest, len);
-  auto ids = torch::from_blob(const_cast<int32_t*>(tokens.ids.data()), {tokens.n_texts, tokens.context_length}, at::kInt)
-                 .narrow(1, 0, longest)
-                 .to(at::kLong);
-  auto ends = torch::from_blob(const_cast<int32_t*>(tokens.lengths.data()), {tokens.n_texts}, at::kInt).to(at::kLong) - 1;
-  return {ids, ends};
-}
-
 namespace {
 
 at::Tensor to_tensor(const FloatMatrix& m) {
@@ -55,7 +45,10 @@ EncodedWorld encode_train_split(const std::string& world_dir, const model::ClipM
   EncodedWorld out;
   out.images = to_tensor(model.encode_images(pixels.data(), n));
   std::map<std::string, int64_t> index;
-  for (int64_t i = 0; i < n; ++i) index[split.scenes[static_cast<size_t>(i)].id] = i;
+  for (int64_t i = 0; i < n; ++i) {
+    index[split.scenes[static_cast<size_t>(i)].id] = i;
+    out.scene_ids.push_back(split.scenes[static_cast<size_t>(i)].id);
+  }
   std::vector<std::string> texts;
   for (const auto& q : split.queries) {
     Triplet t;

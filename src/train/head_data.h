@@ -11,6 +11,7 @@
 #include "cir/model.h"
 #include "cir/text.h"
 #include "cir/train.h"
+#include "compose/pseudo_token.h"
 
 namespace cir::train::detail {
 
@@ -26,6 +27,7 @@ struct EncodedWorld {
   at::Tensor images;  ///< [n_scenes, d] raw image features (scenes rendered with stored jitter)
   at::Tensor texts;   ///< [n_triplets, d] raw text features of the triplets' texts
   std::vector<Triplet> triplets;
+  std::vector<std::string> scene_ids;  ///< per row of `images`
 };
 
 /// Renders and encodes every train scene and every train query's text with `model`.
@@ -36,7 +38,7 @@ uint64_t mix(uint64_t x);
 uint64_t sample_key(uint64_t seed, int step, int slot, uint64_t salt);
 
 /// Token ids [B, L] (trimmed to the longest row) and end positions [B] of a TokenBatch.
-std::pair<at::Tensor, at::Tensor> token_tensors(const TokenBatch& tokens);
+using compose::detail::token_tensors;
 
 /// Checks the options every head trainer needs; kInvalidArgument naming the flag.
 void validate_head_options(const HeadTrainOptions& o, const std::string& command, bool needs_model = true);

@@ -4,8 +4,13 @@
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <optional>
 
+#include <nlohmann/json.hpp>
+
+#include "cir/gen.h"
 #include "compose/checkpoint.h"
+#include "compose/gpt_phrases.h"
 #include "compose/heads.h"
 #include "compose/pseudo_token.h"
 #include "model/clip_modules.h"
@@ -53,9 +58,54 @@ std::vector<int64_t> sample_rows(const HeadTrainOptions& o, int step, int64_t n,
   return rows;
 }
 
+// SEARLE's phrases for phi (generation.md §4.3): the concept bank and each train image's nearest
+// concepts, computed once.
+struct PhiPhrases {
+  compose::detail::ConceptBank bank;
+  std::vector<std::vector<int64_t>> concepts;  // per train image, nearest first
+  std::string sha256;
+};
+
+std::optional<PhiPhrases> phi_phrases(const HeadTrainOptions& o, FrozenSetup& s) {
+  if (o.phrases.empty()) return std::nullopt;
+  PhiPhrases p;
+  p.sha256 = sha256_file(o.phrases);
+  p.bank = compose::detail::make_concept_bank(*s.net, *s.tokenizer, gen::read_phrase_table(o.phrases));
+  p.concepts = compose::detail::nearest_concepts(p.bank, s.images, o.concepts_top_k);
+  return p;
+}
+
+// phi's L_gpt for one batch: per row a concept drawn uniformly from its image's nearest, a
+// phrase uniformly from that concept's, every occurrence of the concept replaced by "$".
+at::Tensor phi_gpt_loss(const HeadTrainOptions& o, FrozenSetup& s, const PhiPhrases& p, int32_t dollar, int step,
+                        const std::vector<int64_t>& rows, const at::Tensor& tokens) {
+  std::vector<std::string> with, plain;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const auto& near = p.concepts[static_cast<size_t>(rows[i])];
+    const uint64_t key = detail::sample_key(o.seed, step, static_cast<int>(i), 0x6a7);
+    const int64_t c = near[key % near.size()];
+    const auto& phrases = p.bank.phrases[static_cast<size_t>(c)];
+    plain.push_back(phrases[detail::mix(key) % phrases.size()]);
+    with.push_back(compose::detail::insert_placeholder(plain.back(), p.bank.names[static_cast<size_t>(c)], true));
+  }
+  return compose::detail::gpt_phrase_loss(*s.net, *s.tokenizer, dollar, tokens, with, plain);
+}
+
+// <out>.gen.json: which phrase table shaped this phi (generation.md §4.4: a provider-built table
+// is compat mode and says so through its source).
+void write_phi_sidecar(const HeadTrainOptions& o, const PhiPhrases& p, double weight) {
+  const nlohmann::json sidecar = {{"gpt_phrases_source", p.bank.source},
+                                  {"phrases_sha256", p.sha256},
+                                  {"concepts", p.bank.names.size()},
+                                  {"concepts_top_k", o.concepts_top_k},
+                                  {"gpt_weight", weight}};
+  write_file_atomic(o.out + ".gen.json", sidecar.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+}
+
 // OTI tokens of every image, 32 at a time; cached beside the checkpoints so --resume does not
 // pay for them twice (they are deterministic, so recomputing would give the same tokens).
-at::Tensor oti_targets(const HeadTrainOptions& o, FrozenSetup& s, const HeadProgressFn& on_progress) {
+at::Tensor oti_targets(const HeadTrainOptions& o, FrozenSetup& s, const HeadProgressFn& on_progress,
+                       const PhiPhrases* phrases) {
   const auto cache = detail::checkpoint_dir_of(o) / "oti_targets.pt";
   if (o.resume && std::filesystem::exists(cache)) return compose::detail::read_state_dict(cache.string(), "oti").at("tokens");
   const int32_t dollar = require_token(*s.tokenizer, "$</w>", "phi");
@@ -65,6 +115,7 @@ at::Tensor oti_targets(const HeadTrainOptions& o, FrozenSetup& s, const HeadProg
     compose::detail::OtiOptions oti;
     oti.steps = o.oti_steps;
     oti.seed = o.seed + static_cast<uint64_t>(first);
+    if (phrases) oti.gpt.bank = &phrases->bank;  // SEARLE's targets come from OTI with L_gpt
     chunks.push_back(compose::detail::invert_tokens(*s.net, *s.tokenizer, dollar, s.images.narrow(0, first, std::min<int64_t>(32, n - first)), oti));
     if (on_progress) on_progress({"oti", static_cast<int>(std::min<int64_t>(n, first + 32)), static_cast<int>(n), 0, 0});
   }
@@ -93,19 +144,30 @@ HeadTrainReport train_phi(const HeadTrainOptions& options, const HeadProgressFn&
   if (o.learning_rate <= 0) o.learning_rate = 1e-4;
   const double wd = o.weight_decay >= 0 ? o.weight_decay : 0.01;
   const double temperature = o.temperature > 0 ? o.temperature : 0.25;
+  const double gpt_weight = o.gpt_weight >= 0 ? o.gpt_weight : 0.75;
   FrozenSetup s = frozen_setup(o, on_progress);
-  const at::Tensor targets = oti_targets(o, s, on_progress);
+  const std::optional<PhiPhrases> phrases = phi_phrases(o, s);
+  const at::Tensor targets = oti_targets(o, s, on_progress, phrases ? &*phrases : nullptr);
+  const int32_t dollar = require_token(*s.tokenizer, "$</w>", "phi");
   const int64_t d = s.images.size(1);
   torch::manual_seed(o.seed);
   compose::detail::TokenMapper phi(compose::detail::MapperKind::kSearlePhi, d, o.hidden_dim > 0 ? o.hidden_dim : 4 * d,
                                    s.spec.text_width);
   torch::optim::AdamW optimizer(phi->parameters(), torch::optim::AdamWOptions(o.learning_rate).weight_decay(wd));
   auto loss_at = [&](int step) {
-    const at::Tensor rows = torch::tensor(sample_rows(o, step, s.images.size(0), 0x9b1));
-    return nt_xent(phi->forward(s.images.index_select(0, rows)), targets.index_select(0, rows), temperature);
+    const std::vector<int64_t> picked = sample_rows(o, step, s.images.size(0), 0x9b1);
+    const at::Tensor rows = torch::tensor(picked);
+    const at::Tensor tokens = phi->forward(s.images.index_select(0, rows));
+    at::Tensor loss = nt_xent(tokens, targets.index_select(0, rows), temperature);
+    if (phrases && gpt_weight > 0) loss = loss + gpt_weight * phi_gpt_loss(o, s, *phrases, dollar, step, picked, tokens);
+    return loss;
   };
   HeadTrainReport report = detail::run_steps(o, *phi, optimizer, loss_at, on_progress);
   compose::detail::write_state_dict(o.out, "Phi", compose::detail::module_state(*phi), report.steps);
+  if (phrases) {
+    write_phi_sidecar(o, *phrases, gpt_weight);
+    report.gpt_phrases_source = phrases->bank.source;
+  }
   detail::finish_checkpoints(o);
   report.learning_rate = o.learning_rate;
   return report;

@@ -10,7 +10,9 @@
 #include "cir/compose.h"
 #include "cir/model.h"
 #include "cir/text.h"
+#include "cir/gen.h"
 #include "compose/checkpoint.h"
+#include "compose/gpt_phrases.h"
 #include "compose/heads.h"
 #include "compose/pseudo_token.h"
 #include "model/clip_modules.h"
@@ -158,6 +160,72 @@ TEST(PseudoToken, OtiLowersLossAndCachesByGalleryId) {
   const FloatMatrix plain = normalized(f.context.encode_texts({"a photo of $"}));
   EXPECT_GT(cos_to_ref(optimised), cos_to_ref(plain));
   std::filesystem::remove(cache);
+}
+
+// SEARLE's L_gpt pieces: the filter drops a concept, the placeholder goes where the concept was,
+// and the loss is zero exactly when the injected token is the concept's own embedding.
+TEST(PseudoToken, GptPhraseLossIsZeroForTheConceptsOwnToken) {
+  CIR_REQUIRE_FIXTURE("fixtures/clip/vit/hf");
+  Fixture f = load_fixture();
+  auto net = model::detail::load_clip_net(testing::fixture_path("fixtures/clip/vit/hf"));
+  for (auto& p : net->parameters()) p.requires_grad_(false);
+  gen::PhraseTable table;
+  table.source = "test";
+  table.phrases = {{"dog", {"a photo of dog that runs", "a photo of dog that sleeps"}},
+                   {"cat", {"a photo of cat that naps", "a cat and a cat"}},
+                   {"bird", {"a photo of a parrot"}}};
+  const detail::ConceptBank bank = detail::make_concept_bank(*net, *f.tokenizer, table);
+  ASSERT_EQ(bank.names, (std::vector<std::string>{"cat", "dog"}));
+  ASSERT_EQ(bank.embeddings.size(0), 2);
+  EXPECT_NEAR(bank.embeddings[0].norm().item<float>(), 1.0f, 1e-5f);
+  EXPECT_EQ(detail::insert_placeholder("a cat and a cat", "cat", false), "a  $  and a cat");
+  EXPECT_EQ(detail::insert_placeholder("a cat and a cat", "cat", true), "a  $  and a  $ ");
+  // The concept's nearest concept is itself (its image stand-in: its own text embedding).
+  const auto near = detail::nearest_concepts(bank, bank.embeddings, 1);
+  EXPECT_EQ(near[0][0], 0);
+  EXPECT_EQ(near[1][0], 1);
+
+  const auto dollar = f.tokenizer->token_id("$</w>");
+  const auto cat = f.tokenizer->token_id("cat</w>");
+  ASSERT_TRUE(dollar && cat);
+  const at::Tensor own = net->embed_tokens(torch::tensor({int64_t{*cat}}, at::kLong)).detach();  // [1, width]
+  const std::vector<std::string> plain = {"a photo of cat that naps"};
+  const std::vector<std::string> with = {detail::insert_placeholder(plain[0], "cat", false)};
+  EXPECT_NEAR(detail::gpt_phrase_loss(*net, *f.tokenizer, *dollar, own, with, plain).item<float>(), 0.0f, 1e-5f);
+  const at::Tensor other = torch::randn_like(own) * 0.02;
+  EXPECT_GT(detail::gpt_phrase_loss(*net, *f.tokenizer, *dollar, other, with, plain).item<float>(), 1e-4f);
+}
+
+// searle-oti with phrases=FILE: the GPT term changes the token (and so the cache key), and the
+// result is deterministic.
+TEST(PseudoToken, OtiWithPhrasesUsesTheGptTerm) {
+  CIR_REQUIRE_FIXTURE("fixtures/clip/vit/hf");
+  Fixture f = load_fixture();
+  const auto& spec = f.model->spec();
+  testing::TempDir tmp;
+  gen::PhraseTable table;
+  table.phrases = {{"dog", {"a photo of dog that runs", "a photo of dog that sleeps"}},
+                   {"cat", {"a photo of cat that naps"}}};
+  gen::write_phrase_table(tmp.str("phrases.json"), table);
+  ComposeInput in;
+  in.reference = std::vector<float>(static_cast<size_t>(spec.embed_dim));
+  for (int i = 0; i < spec.embed_dim; ++i) (*in.reference)[static_cast<size_t>(i)] = std::cos(0.3f * i);
+  auto ctx = f.context;
+  ctx.options["oti_steps"] = "10";
+  ctx.query_keys = {"img-gpt"};
+  const FloatMatrix without = find_method("searle-oti")->compose({in}, ctx);
+  ctx.options["phrases"] = tmp.str("phrases.json");
+  const FloatMatrix with = find_method("searle-oti")->compose({in}, ctx);
+  ctx.query_keys = {"img-gpt-again"};  // not a cache hit: inverted again
+  const FloatMatrix again = find_method("searle-oti")->compose({in}, ctx);
+  double diff = 0;
+  for (int64_t c = 0; c < with.cols; ++c) {
+    diff = std::max(diff, double(std::abs(with.row(0)[c] - without.row(0)[c])));
+    EXPECT_EQ(with.row(0)[c], again.row(0)[c]);
+  }
+  EXPECT_GT(diff, 1e-4);
+  ctx.options["gpt_weight"] = "-1";
+  EXPECT_THROW(find_method("searle-oti")->compose({in}, ctx), Error);
 }
 
 }  // namespace

@@ -6,8 +6,13 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
+#include <set>
+
+#include <nlohmann/json.hpp>
 
 #include "cir/compose.h"
+#include "cir/gen.h"
 #include "cir/model.h"
 #include "cir/synth.h"
 #include "cir/text.h"
@@ -215,6 +220,196 @@ TEST(HeadTrainers, PhiDistilsOtiTokensAndResumesExactly) {
   part.resume = true;
   EXPECT_EQ(run(train_phi, part).size(), 10u);
   expect_same_state(o.out, part.out, "Phi");
+}
+
+// SEARLE's L_gpt in phi training: phrases about each image's nearest concepts join both the OTI
+// targets and phi's loss; the table's source is recorded beside the output; resume stays exact.
+TEST(HeadTrainers, PhiWithPhrasesAddsTheGptTermAndResumesExactly) {
+  gen::PhraseTable table;
+  table.source = "test-table@local";
+  table.phrases = {{"circle", {"a photo of circle that is red", "a photo of circle that sits left"}},
+                   {"square", {"a photo of square that is big", "a photo of square that is blue"}},
+                   {"dropped", {"a photo of something else"}}};  // fails SEARLE's filter
+  const std::string phrases = (setup().root / "phrases.json").string();
+  gen::write_phrase_table(phrases, table);
+  const auto phi_options = [&](const std::string& out, int steps, bool with_phrases) {
+    auto o = options(out, steps);
+    o.learning_rate = 1e-3;
+    o.oti_steps = 5;
+    o.max_images = 48;
+    o.hidden_dim = 64;
+    if (with_phrases) o.phrases = phrases;
+    return o;
+  };
+  const auto plain = run(train_phi, phi_options("phi_plain.pt", 20, false));
+  const auto o = phi_options("phi_gpt.pt", 20, true);
+  HeadTrainReport report;
+  std::vector<double> losses;
+  report = train_phi(o, [&](const HeadTrainProgress& p) {
+    if (p.stage == "train") losses.push_back(p.loss);
+  });
+  ASSERT_EQ(losses.size(), plain.size());
+  EXPECT_NE(losses, plain);
+  const auto [first, last] = first_last(losses, 4);
+  EXPECT_LT(last, first);
+  EXPECT_EQ(report.gpt_phrases_source, "test-table@local");
+  std::ifstream sidecar_in(o.out + ".gen.json");
+  const auto sidecar = nlohmann::json::parse(sidecar_in);
+  EXPECT_EQ(sidecar["gpt_phrases_source"], "test-table@local");
+  EXPECT_EQ(sidecar["concepts"], 2);
+  EXPECT_EQ(sidecar["gpt_weight"], 0.75);
+  EXPECT_EQ(sidecar["phrases_sha256"], sha256_file(phrases));
+  auto part = phi_options("phi_gpt_resumed.pt", 10, true);
+  part.checkpoint_dir = (setup().root / "phi_gpt_ck").string();
+  run(train_phi, part);
+  part.steps = 20;
+  part.resume = true;
+  EXPECT_EQ(run(train_phi, part).size(), 10u);
+  expect_same_state(o.out, part.out, "Phi");
+}
+
+// A captioner standing in for a VLM: "caption <id>" per image; one scene gets a caption so long
+// that every template exceeds CLIP's 77 tokens; one fails.
+class FakeCaptioner : public gen::Captioner {
+ public:
+  std::string key() const override { return "fake"; }
+  std::vector<gen::CaptionResult> caption_batch(const std::vector<gen::CaptionInput>& inputs) const override {
+    std::vector<gen::CaptionResult> out(inputs.size());
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      ++calls;
+      if (inputs[i].item_id == fail_id) {
+        out[i].n_failed = 1;
+        out[i].error = "refused";
+      } else if (inputs[i].item_id == long_id) {
+        std::string text;
+        for (int w = 0; w < 90; ++w) text += "word ";
+        out[i].captions = {text};
+      } else {
+        out[i].captions = {"caption " + inputs[i].item_id};
+      }
+      EXPECT_FALSE(inputs[i].image_bytes.empty());
+    }
+    return out;
+  }
+  std::string fail_id, long_id;
+  mutable int calls = 0;
+};
+
+nlohmann::json read_json(const std::string& path) {
+  std::ifstream in(path);
+  return nlohmann::json::parse(in);
+}
+
+SpnDataOptions spn_data_options(const std::string& out) {
+  SpnDataOptions o;
+  o.world_dir = setup().world.string();
+  o.model_dir = setup().model.string();
+  o.out = (setup().root / out).string();
+  o.i2i_rank = 2;
+  o.i2i_rank_max = 6;
+  o.n_threads = 2;
+  return o;
+}
+
+// SPN4CIR's scaled positives: the image universe of the train triplets, one caption each, targets
+// from the rank window, the templates, the 77-token fallback, SPN4CIR's CIRR and FashionIQ
+// layouts, and the same file again for the same seed.
+TEST(HeadTrainers, SpnDataBuildsSpnShapedTripletsFromCaptionsAndPairs) {
+  const synth::World world = synth::load_world(setup().world.string());
+  const auto& split = world.split("train");
+  FakeCaptioner captioner;
+  captioner.fail_id = split.queries.at(0).reference_id;
+  captioner.long_id = split.queries.at(1).reference_id;
+  const auto o = spn_data_options("extend_clip.json");
+  const SpnDataReport r = build_spn_data(o, captioner);
+  EXPECT_EQ(r.n_failed, 1);
+  EXPECT_EQ(r.n_captioned + r.n_failed, r.n_images);
+  EXPECT_EQ(captioner.calls, r.n_images);
+  ASSERT_EQ(r.failures.size(), 1u);
+  EXPECT_NE(r.failures[0].find("refused"), std::string::npos);
+  const auto triplets = read_json(o.out);
+  ASSERT_EQ(static_cast<int64_t>(triplets.size()), r.n_triplets);
+  EXPECT_GT(r.n_triplets, r.n_images / 2);
+  std::set<std::string> scenes;
+  for (const auto& sc : split.scenes) scenes.insert(sc.id);
+  bool saw_fallback = false;
+  for (const auto& t : triplets) {
+    const std::string ref = t["reference"], tgt = t["target_hard"];
+    EXPECT_TRUE(scenes.count(ref) && scenes.count(tgt));
+    EXPECT_NE(ref, tgt);
+    EXPECT_NE(ref, captioner.fail_id);
+    EXPECT_EQ(t["pairid"], 0);
+    EXPECT_EQ(t["img_set"]["members"][0], "xxx");
+    ASSERT_EQ(t["caption"].size(), 2u);
+    const std::string c1 = t["caption1"], c2 = t["caption2"];
+    if (ref == captioner.long_id || tgt == captioner.long_id) {
+      EXPECT_EQ(t["caption"][0], c2);  // over 77 tokens: the bare target caption
+      saw_fallback = true;
+    } else {
+      EXPECT_EQ(t["caption"][0], c2 + " instead of " + c1);
+      EXPECT_EQ(t["caption"][1], "Unlike " + c1 + ", I want " + c2);
+    }
+  }
+  EXPECT_TRUE(saw_fallback);
+  EXPECT_GE(r.n_fallback_texts, 2);
+  const auto captions = read_json(r.captions_file);
+  EXPECT_EQ(static_cast<int64_t>(captions.size()), r.n_captioned);
+  EXPECT_TRUE(captions[0].contains("image_id") && captions[0].contains("caption") && captions[0].contains("image_path"));
+  const auto optimized = read_json(o.out + ".optimized_images.json");
+  ASSERT_EQ(optimized.size(), 3u);
+  EXPECT_EQ(static_cast<int64_t>(optimized[0].size()), r.n_images);
+  // Deterministic for a seed; FashionIQ's layout on request; --refer keeps real references only.
+  auto again = spn_data_options("extend_clip_again.json");
+  build_spn_data(again, captioner);
+  EXPECT_EQ(read_json(again.out), triplets);
+  auto fiq = spn_data_options("extend_fiq.json");
+  fiq.layout = "fiq";
+  fiq.templates = {2};
+  fiq.refer = true;
+  fiq.max_triplets = 5;
+  const SpnDataReport rf = build_spn_data(fiq, captioner);
+  EXPECT_EQ(rf.n_triplets, 5);
+  std::set<std::string> references;
+  for (const auto& q : split.queries) references.insert(q.reference_id);
+  for (const auto& t : read_json(fiq.out)) {
+    EXPECT_TRUE(t.contains("candidate") && t.contains("target") && t.contains("captions"));
+    EXPECT_TRUE(references.count(t["candidate"].get<std::string>()));
+    ASSERT_EQ(t["captions"].size(), 1u);
+    EXPECT_EQ(t["captions"][0], t["caption2"]);
+  }
+  auto bad = spn_data_options("bad.json");
+  bad.templates = {3};
+  EXPECT_THROW(build_spn_data(bad, captioner), Error);
+}
+
+// `train spn --extra`: the generated triplets are sampled beside the real ones (different
+// training from the same seed), reported, and a name outside the world is refused by name.
+TEST(HeadTrainers, SpnTrainsWithExtraTriplets) {
+  FakeCaptioner captioner;
+  const auto data = spn_data_options("extend_for_training.json");
+  build_spn_data(data, captioner);
+  auto o = options("spn_extra", 6);
+  o.learning_rate = 1e-4;
+  o.extra = data.out;
+  std::vector<double> with;
+  const HeadTrainReport r = train_spn(o, [&](const HeadTrainProgress& p) {
+    if (p.stage == "train") with.push_back(p.loss);
+  });
+  EXPECT_GT(r.n_extra_triplets, 0);
+  auto plain = options("spn_plain", 6);
+  plain.learning_rate = 1e-4;
+  EXPECT_NE(run(train_spn, plain), with);
+  const std::string broken = (setup().root / "extra_unknown.json").string();
+  std::ofstream(broken) << R"([{"reference": "no-such-scene", "target_hard": "x", "caption": ["a"]}])";
+  auto bad = options("spn_bad", 2);
+  bad.extra = broken;
+  try {
+    train_spn(bad);
+    ADD_FAILURE() << "an extra triplet naming an unknown scene was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(std::string(e.what()).find("no-such-scene"), std::string::npos) << e.what();
+  }
 }
 
 TEST(HeadTrainers, MissingOptionsAreInvalidArgument) {

@@ -9,6 +9,13 @@
 
 namespace cir::cli {
 
+std::string provider_usage_line(const gen::ProviderStats& st) {
+  return "provider: " + std::to_string(st.requests) + " requests (" + std::to_string(st.generations) + " calls, " +
+         std::to_string(st.cache_hits) + " from the cache, " + std::to_string(st.retries) + " retries, " +
+         std::to_string(st.failures) + " failed), " + std::to_string(st.usage.prompt_tokens) + " prompt + " +
+         std::to_string(st.usage.completion_tokens) + " completion tokens";
+}
+
 std::vector<std::string> read_lines(const std::string& path) {
   const std::string text = read_file_text(path);
   std::vector<std::string> lines;

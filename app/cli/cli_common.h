@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cir/core.h"
+#include "cir/gen.h"
 
 namespace cir::cli {
 
@@ -46,6 +47,10 @@ namespace cir::cli {
 /// The options the flags select; the provider's response cache defaults to <index_dir>/llm-cache.sqlite.
 /// kInvalidArgument for --llm without --llm-model or an unknown --prompt-preset.
 engine::GenerationOptions generation_options(const GenerationFlags& flags, const std::string& index_dir);
+
+/// "provider: R requests (G calls, H from the cache, T retries, F failed), P prompt + C completion
+/// tokens": what a command cost at the provider (printed at the end of every generating command).
+std::string provider_usage_line(const gen::ProviderStats& stats);
 
 /// Reads a UTF-8 text file with one entry per line (trailing '\r' removed; a final empty
 /// line ignored). Throws cir::Error naming the file.

@@ -81,6 +81,7 @@ void register_caption(CLI::App* parent) {
     std::cout << "captioner " << r.captioner_key << ": " << r.n_items << " items, " << r.n_already
               << " already captioned, " << r.n_captioned << " captioned, " << r.n_failed << " failed in " << r.seconds
               << " s\n";
+    if (r.provider_stats) std::cout << provider_usage_line(*r.provider_stats) << "\n";
     for (const auto& [id, why] : r.failures) std::cout << "  failed: " << id << ": " << why << "\n";
     if (r.n_failed > 0) std::cout << "rerun the same command to retry the failed items\n";
   });

@@ -232,6 +232,8 @@ void register_search_command(CLI::App& app) {
       print_json(q, results[0]);
     else
       print_table(q, results[0]);
+    // On stderr, so --json output stays one document.
+    if (const auto stats = engine->generation_stats().provider_stats) std::cerr << provider_usage_line(*stats) << "\n";
   });
 }
 

@@ -235,11 +235,7 @@ void register_train_spn_data(CLI::App& train) {
               << "wrote " << r.n_triplets << " triplets to " << r.out << " (" << r.n_fallback_texts
               << " template texts over 77 tokens replaced by the target caption) and captions to " << r.captions_file
               << " in " << r.seconds << " s\n";
-    if (provider) {
-      const gen::ProviderStats st = provider->stats();
-      std::cout << "provider: " << st.requests << " requests, " << st.cache_hits << " cache hits, " << st.usage.prompt_tokens
-                << " prompt + " << st.usage.completion_tokens << " completion tokens\n";
-    }
+    if (provider) std::cout << provider_usage_line(provider->stats()) << "\n";
     for (const std::string& f : r.failures) std::cout << "  failed: " << f << "\n";
     if (r.n_failed > 0) std::cout << "rerun the same command to retry the failed images (the rest come from the cache)\n";
   });
@@ -288,12 +284,9 @@ void register_train_phrases(CLI::App& train) {
     progress.finish();
     gen::write_phrase_table(a->out, table);
     const gen::PhraseTable kept = gen::filter_phrase_table(table);
-    const gen::ProviderStats st = provider->stats();
     std::cout << "wrote " << a->out << ": " << table.phrases.size() << " of " << concepts.size() << " concepts, "
               << kept.phrases.size() << " pass SEARLE's filter; source " << table.source << " (compat mode)\n"
-              << "provider: " << st.requests << " requests, " << st.cache_hits << " cache hits, " << st.retries
-              << " retries, " << st.usage.prompt_tokens << " prompt + " << st.usage.completion_tokens
-              << " completion tokens\n";
+              << provider_usage_line(provider->stats()) << "\n";
     for (const std::string& f : failed) std::cout << "  failed: " << f << "\n";
     if (!failed.empty()) std::cout << "rerun the same command to retry the failed concepts (the rest come from the cache)\n";
   });

@@ -371,6 +371,7 @@ struct CaptionIndexReport {
   int64_t n_failed = 0;     ///< fewer than n captions; retried by the next run
   std::vector<std::pair<std::string, std::string>> failures;  ///< external id, reason
   double seconds = 0;
+  std::optional<gen::ProviderStats> provider_stats;  ///< calls and tokens, when a provider was used
 };
 
 /// Captions every live item that lacks n captions under the captioner's key, batch by batch,

@@ -201,6 +201,7 @@ CaptionIndexReport caption_index(const std::string& index_dir, const CaptionInde
   }
   progress.finish();
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (provider) report.provider_stats = provider->stats();
   return report;
 }
 

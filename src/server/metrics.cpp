@@ -66,4 +66,42 @@ std::string Metrics::render() const {
   return out.str();
 }
 
+std::string render_generation_metrics(const std::vector<std::pair<std::string, engine::GenerationStats>>& per_index) {
+  std::ostringstream out;
+  out << "# HELP cir_generation_captions_total Reference captions used by queries, by source.\n"
+         "# TYPE cir_generation_captions_total counter\n";
+  for (const auto& [index, g] : per_index) {
+    out << "cir_generation_captions_total{index=\"" << index << "\",source=\"stored\"} " << g.captions_stored << "\n";
+    out << "cir_generation_captions_total{index=\"" << index << "\",source=\"generated\"} " << g.captions_generated << "\n";
+  }
+  out << "# HELP cir_generation_edits_total Edited captions used by queries, by source (failed = fallback used).\n"
+         "# TYPE cir_generation_edits_total counter\n";
+  for (const auto& [index, g] : per_index)
+    for (const auto& [source, n] : {std::pair<const char*, int64_t>{"stored", g.edits_stored},
+                                    {"generated", g.edits_generated}, {"failed", g.edits_failed}})
+      out << "cir_generation_edits_total{index=\"" << index << "\",source=\"" << source << "\"} " << n << "\n";
+  const auto counter = [&](const char* name, const char* help, auto field) {
+    out << "# HELP " << name << " " << help << "\n# TYPE " << name << " counter\n";
+    for (const auto& [index, g] : per_index)
+      if (g.provider_stats) out << name << "{index=\"" << index << "\"} " << field(*g.provider_stats) << "\n";
+  };
+  counter("cir_llm_requests_total", "HTTP requests sent to the LLM provider (retries included).",
+          [](const gen::ProviderStats& p) { return p.requests; });
+  counter("cir_llm_generations_total", "Provider calls answered (cache hits included).",
+          [](const gen::ProviderStats& p) { return p.generations; });
+  counter("cir_llm_cache_hits_total", "Provider calls answered by the response cache.",
+          [](const gen::ProviderStats& p) { return p.cache_hits; });
+  counter("cir_llm_retries_total", "Provider requests retried.", [](const gen::ProviderStats& p) { return p.retries; });
+  counter("cir_llm_failures_total", "Provider calls that failed after their retries.",
+          [](const gen::ProviderStats& p) { return p.failures; });
+  out << "# HELP cir_llm_tokens_total Tokens of answered, uncached provider calls.\n# TYPE cir_llm_tokens_total counter\n";
+  for (const auto& [index, g] : per_index)
+    if (g.provider_stats) {
+      out << "cir_llm_tokens_total{index=\"" << index << "\",kind=\"prompt\"} " << g.provider_stats->usage.prompt_tokens << "\n";
+      out << "cir_llm_tokens_total{index=\"" << index << "\",kind=\"completion\"} " << g.provider_stats->usage.completion_tokens
+          << "\n";
+    }
+  return out.str();
+}
+
 }  // namespace cir::server

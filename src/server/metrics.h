@@ -8,6 +8,7 @@
 #include <mutex>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "cir/engine.h"
 
@@ -21,6 +22,10 @@ struct Histogram {
   double sum = 0;
   void observe(double ms);
 };
+
+/// Prometheus text of the generative half per index: captions and edits by source and, for an
+/// engine with a provider, the provider's requests, cache hits, retries, failures and tokens.
+std::string render_generation_metrics(const std::vector<std::pair<std::string, engine::GenerationStats>>& per_index);
 
 /// All counters of one server.
 class Metrics {

@@ -69,7 +69,9 @@ void install_misc_routes(ServerImpl& s) {
                send_json(res, {{"status", "ok"}, {"indexes", s.indexes.size()}});
              }, RouteCost::kLight));
   s.http.Get("/metrics", guarded(s, "/metrics", [&s](const auto&, auto& res) {
-               res.set_content(s.metrics.render(), "text/plain; version=0.0.4");
+               std::vector<std::pair<std::string, engine::GenerationStats>> generation;
+               for (const auto& [name, h] : s.indexes) generation.emplace_back(name, h->engine->generation_stats());
+               res.set_content(s.metrics.render() + render_generation_metrics(generation), "text/plain; version=0.0.4");
              }, RouteCost::kLight));
   s.http.Get("/v1/indexes", guarded(s, "/v1/indexes", [&s](const auto&, auto& res) {
                json list = json::array();

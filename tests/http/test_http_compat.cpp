@@ -52,6 +52,23 @@ TEST_F(HttpTest, MetricsAreExposed) {
   EXPECT_NE(res->body.find("cir_http_request_duration_ms_bucket{route=\"/v1/indexes/{index}/search\",le=\"+Inf\"}"),
             std::string::npos);
   EXPECT_NE(res->body.find("cir_query_stage_duration_ms_count{stage=\"encode_text\"}"), std::string::npos);
+  EXPECT_NE(res->body.find("cir_generation_edits_total{index=\"shapes\",source=\"generated\"} 0"), std::string::npos);
+}
+
+// With a provider configured, its counters are exposed per index (zero until a query needs it;
+// the provider is not contacted to render them).
+TEST_F(HttpTest, ProviderCountersAreExposedPerIndex) {
+  TestIndex own;  // the shared server holds the shared index's writer lock
+  auto o = test_options(own.index);
+  o.generation.provider.base_url = "http://127.0.0.1:9";
+  o.generation.provider.model = "unused";
+  RunningServer server(o);
+  auto res = server.client().Get("/metrics");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200);
+  for (const char* line : {"cir_llm_requests_total{index=\"shapes\"} 0", "cir_llm_cache_hits_total{index=\"shapes\"} 0",
+                           "cir_llm_tokens_total{index=\"shapes\",kind=\"completion\"} 0"})
+    EXPECT_NE(res->body.find(line), std::string::npos) << line << "\n" << res->body;
 }
 
 TEST_F(HttpTest, WebPageIsEmbedded) {

@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <filesystem>
 #include <mutex>
 
 #include "cir/model.h"
@@ -58,7 +59,9 @@ std::shared_ptr<SpnModel> cached_model(const std::string& dir, const ComposeCont
   o.dtype = context.model->dtype();
   o.hash_weights = false;
   m->model = model::ClipModel::load(dir, o);
-  m->tokenizer = std::make_unique<text::ClipTokenizer>(text::ClipTokenizer::from_directory(dir));
+  // A checkpoint file (SPN4CIR clip4cir's best.pt) keeps its tokenizer files beside it.
+  const std::string tokenizer_dir = std::filesystem::is_regular_file(dir) ? std::filesystem::path(dir).parent_path().string() : dir;
+  m->tokenizer = std::make_unique<text::ClipTokenizer>(text::ClipTokenizer::from_directory(tokenizer_dir));
   check_same_image_tower(*context.model, *m->model, dir);
   cache.emplace(key, m);
   return m;

@@ -161,6 +161,8 @@ struct TorchCheckpoint {
   std::vector<std::string> top_keys;
   std::map<std::string, int64_t> integers;
   std::map<std::string, std::vector<std::pair<std::string, at::Tensor>>> state_dicts;
+  /// A bare state dict (torch.save(model.state_dict())): the root's tensors.
+  std::vector<std::pair<std::string, at::Tensor>> root_tensors;
 };
 
 /// Reads a torch.save zip checkpoint (blip2_pickle.cpp). With read_tensors false the tensors

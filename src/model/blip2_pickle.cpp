@@ -199,6 +199,12 @@ PyPtr Unpickler::reduce(const PyPtr& callable, const PyPtr& args) {
     if (args->items.empty() || args->items[0]->kind != PyValue::Kind::kTensor) corrupt(name + " without a tensor");
     return args->items[0];
   }
+  // libtorch's pickle_save (cir's own torch.save writer) tags typed containers:
+  // restore_type_tag(dict, "Dict[str, Tensor]"); the value is the first argument.
+  if (name == "torch.jit._pickle.restore_type_tag") {
+    if (args->items.empty()) corrupt(name + " without a value");
+    return args->items[0];
+  }
   PyPtr opaque = make(PyValue::Kind::kOpaque);
   opaque->text = name;
   return opaque;
@@ -359,6 +365,7 @@ TorchCheckpoint read_torch_checkpoint(const std::string& path, bool read_tensors
     if (key->kind != PyValue::Kind::kString) continue;
     out.top_keys.push_back(key->text);
     if (value->kind == PyValue::Kind::kInt) out.integers[key->text] = value->integer;
+    if (value->kind == PyValue::Kind::kTensor) out.root_tensors.emplace_back(key->text, value->tensor);
     if (value->kind != PyValue::Kind::kDict) continue;
     auto& tensors = out.state_dicts[key->text];
     for (const auto& [name, item] : value->entries)

@@ -102,7 +102,16 @@ std::unique_ptr<ClipModel> ClipModel::load(const std::string& path, const ModelO
     if (is_dir && !fs::exists(fs::path(path) / "config.json") && !fs::exists(fs::path(path) / "open_clip_config.json") &&
         fs::exists(fs::path(path) / "model.pt"))
       pt_path = (fs::path(path) / "model.pt").string();
-    if (!pt_path.empty()) {
+    if (!pt_path.empty() && !detail::is_torchscript_archive(pt_path)) {
+      // torch.save checkpoints: CLIP4Cir / SPN4CIR clip4cir (methods.md §12.2-12.3). Both
+      // evaluate with targetpad(1.25) at the model's resolution.
+      detail::ClipStateDict sd = detail::open_clip_state_dict(pt_path);
+      source = std::move(sd.source);
+      impl->spec = detail::spec_from_torchscript(pt_path, *source);
+      impl->spec.format = sd.layout;
+      impl->spec.path = path;
+      if (sd.layout != "openai_state_dict") impl->spec.preprocess.resize_mode = ResizeMode::kTargetPad;
+    } else if (!pt_path.empty()) {
       source = detail::open_torchscript_source(pt_path);
       impl->spec = detail::spec_from_torchscript(pt_path, *source);
       impl->spec.path = path;

@@ -37,10 +37,24 @@ std::unique_ptr<WeightSource> open_safetensors_source(const std::string& path);
 /// Parameters and buffers of a TorchScript archive by their state-dict names.
 std::unique_ptr<WeightSource> open_torchscript_source(const std::string& path);
 
-/// Spec of a TorchScript archive, inferred from its tensor shapes the way OpenAI's
-/// clip.model.build_model does (heads read from the archive's attention code when it states
-/// them, else width / 64). `source` must come from open_torchscript_source(spec.path).
+/// Spec of OpenAI-named CLIP weights, inferred from their tensor shapes the way OpenAI's
+/// clip.model.build_model does (heads read from a TorchScript archive's attention code when it
+/// states them, else width / 64). `source` from open_torchscript_source or open_clip_state_dict.
 ModelSpec spec_from_torchscript(const std::string& path, const WeightSource& source);
+
+/// True for a TorchScript archive (torch.jit.save: code and constants records), false for a
+/// torch.save pickle or anything that is not a zip.
+bool is_torchscript_archive(const std::string& path);
+
+/// CLIP weights found in a torch.save checkpoint (clip_state_dict.cpp), with OpenAI's names.
+struct ClipStateDict {
+  std::string layout;  ///< "clip4cir", "spn4cir_clip4cir" or "openai_state_dict"
+  std::unique_ptr<WeightSource> source;
+};
+/// Reads CLIP4Cir's {'CLIP': sd}, SPN4CIR clip4cir's {'state_dict': {'clip.*'}} or a bare OpenAI
+/// state dict. kUnsupported for an SPN4CIR tgcir file (saying what it is), kModel naming the
+/// top-level keys for other checkpoints, kCorrupt / kNotFound from the reader.
+ClipStateDict open_clip_state_dict(const std::string& path);
 
 /// Hugging Face CLIPModel directory: config.json (+ preprocessor_config.json if present).
 ModelSpec read_hf_spec(const std::string& dir);

@@ -79,7 +79,47 @@ class Baseline : public Method {
   std::string description_;
 };
 
+// n(I(ref) + T(text)) on the raw (unnormalised) features: BGE-VL / MMRet's encode_multimodal,
+// SPN4CIR clip4cir's validation query and CLIP4Cir's --combining-function sum (methods.md §12).
+// Several texts: their raw features averaged.
+class RawSum : public Method {
+ public:
+  std::string name() const override { return "raw-sum"; }
+  std::string description() const override {
+    return "n(I(ref) + T(text)) on raw features (BGE-VL encode_multimodal, SPN4CIR clip4cir, CLIP4Cir sum)";
+  }
+  bool needs_reference() const override { return true; }
+  bool needs_text() const override { return true; }
+
+  FloatMatrix compose(const std::vector<ComposeInput>& inputs, const ComposeContext& context) const override {
+    std::vector<std::string> all_texts;
+    for (const auto& in : inputs) {
+      if (!in.reference || in.reference->empty() || in.texts.empty())
+        throw Error(ErrorCode::kInvalidArgument, "method 'raw-sum' needs a reference image and a text");
+      all_texts.insert(all_texts.end(), in.texts.begin(), in.texts.end());
+    }
+    const FloatMatrix text_feats = context.encode_texts(all_texts);
+    FloatMatrix out(static_cast<int64_t>(inputs.size()), context.embed_dim);
+    int64_t cursor = 0;
+    for (size_t q = 0; q < inputs.size(); ++q) {
+      const auto& in = inputs[q];
+      std::vector<float> acc(in.reference->begin(), in.reference->end());
+      const int64_t n = static_cast<int64_t>(in.texts.size());
+      for (int64_t i = 0; i < n; ++i) {
+        const float* t = text_feats.row(cursor + i);
+        for (int64_t c = 0; c < context.embed_dim; ++c) acc[static_cast<size_t>(c)] += t[c] / static_cast<float>(n);
+      }
+      cursor += n;
+      const auto normed = normalized(acc.data(), context.embed_dim);
+      std::copy(normed.begin(), normed.end(), out.row(static_cast<int64_t>(q)));
+    }
+    return out;
+  }
+};
+
 }  // namespace
+
+std::shared_ptr<const Method> make_raw_sum() { return std::make_shared<RawSum>(); }
 
 std::shared_ptr<const Method> make_image_only() {
   return std::make_shared<Baseline>("image", true, false, "reference image only: n(I(ref))");

@@ -21,6 +21,7 @@ struct Registry {
     factories["image"] = make_image_only;
     factories["text"] = make_text_only;
     factories["sum"] = make_sum;
+    factories["raw-sum"] = make_raw_sum;
     factories["searle"] = make_searle;
     factories["searle-oti"] = make_searle_oti;
     factories["pic2word"] = make_pic2word;

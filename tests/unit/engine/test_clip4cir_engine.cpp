@@ -146,5 +146,49 @@ TEST(Clip4CirEngine, Spn4CirClip4CirBestPtServesTheSpnMethod) {
   EXPECT_EQ(hits.size(), 5u);
 }
 
+// A BGE-VL-CLIP directory (MegaPairs' MMRet_CLIP: Hugging Face CLIP names, trust_remote_code
+// config) loads as a CLIP; its composed query encode_multimodal = n(I(ref) + T(text)) on the raw
+// projected features is `raw-sum`; candidates n(I(x)); score = dot product.
+TEST(Clip4CirEngine, BgeVlDirectoryWithRawSumIsEncodeMultimodal) {
+  CIR_REQUIRE_FIXTURE(kHf);
+  TempDir tmp;
+  const std::string src = cir::testing::fixture_path(kHf), dir = tmp.str("bge-vl");
+  fs::create_directories(dir);
+  nlohmann::json config = nlohmann::json::parse(std::ifstream(src + "/config.json"));
+  config["architectures"] = {"MMRet_CLIP"};
+  config["auto_map"] = {{"AutoModel", "modeling_MMRet_CLIP.MMRet_CLIP"}};
+  std::ofstream(dir + "/config.json") << config.dump();
+  for (const char* f : {"model.safetensors", "preprocessor_config.json", "vocab.json", "merges.txt", "tokenizer_config.json"})
+    fs::create_symlink(src + "/" + f, dir + "/" + f);
+  std::ofstream(dir + "/modeling_MMRet_CLIP.py") << "# remote code is never run by cir\n";
+  IngestOptions ingest;
+  ingest.images = cir::testing::fixture_path("fixtures/clip/vit/images");
+  ingest.progress = false;
+  ingest.model = dir;
+  build_index(tmp.str("index"), ingest);
+  const auto engine = Engine::open(tmp.str("index"));
+  QueryRequest q;
+  q.reference.gallery_id = "b_300x200.jpg";
+  q.texts = {"a red one"};
+  q.method = "raw-sum";
+  q.k = 3;
+  const auto hits = engine->query_batch({q}).at(0).hits;
+  ASSERT_EQ(hits.size(), 3u);
+  // By hand: encode_multimodal and encode_image of the hits' files.
+  const std::string images = cir::testing::fixture_path("fixtures/clip/vit/images") + "/";
+  const FloatMatrix ref = engine->encoder().encode_image_files({images + "b_300x200.jpg"});
+  const FloatMatrix text = engine->encoder().encode_texts({"a red one"});
+  std::vector<float> query(static_cast<size_t>(ref.cols));
+  for (int64_t c = 0; c < ref.cols; ++c) query[static_cast<size_t>(c)] = ref.row(0)[c] + text.row(0)[c];
+  normalize_in_place(query);
+  for (const auto& h : hits) {
+    std::vector<float> g(engine->encoder().encode_image_files({images + h.external_id}).data);
+    normalize_in_place(g);
+    double dot = 0;
+    for (size_t c = 0; c < g.size(); ++c) dot += double(query[c]) * g[c];
+    EXPECT_NEAR(h.score, dot, 2e-3) << h.external_id;  // the index stores fp16 vectors
+  }
+}
+
 }  // namespace
 }  // namespace cir::engine

@@ -19,7 +19,7 @@ void add_generation_flags(CLI::App* cmd, GenerationFlags& f) {
   cmd->add_option("--captioner-key", f.captioner_key, "Stored caption set to use (see `cir index captions`)");
   cmd->add_option("--editor-key", f.editor_key, "Stored edit set to use");
   cmd->add_option("--n", f.n, "Captions per image (default: the preset's, seize 15 / cirevl 1)")->check(CLI::Range(1, 256));
-  cmd->add_option("--prompt-preset", f.prompt_preset, "Captioner prompt: seize | cirevl")->capture_default_str();
+  cmd->add_option("--prompt-preset", f.prompt_preset, "Captioner prompt: seize | cirevl | spn (SPN4CIR's 10-word captions)")->capture_default_str();
   cmd->add_option("--temperature", f.temperature, "Captioner temperature (default: the preset's)");
   cmd->add_option("--top-p", f.top_p, "Captioner nucleus top-p (default: the preset's)");
   cmd->add_option("--max-tokens", f.max_tokens, "Captioner max tokens per caption (default: the preset's)");
@@ -27,8 +27,8 @@ void add_generation_flags(CLI::App* cmd, GenerationFlags& f) {
 
 engine::GenerationOptions generation_options(const GenerationFlags& f, const std::string& index_dir) {
   if (!f.llm.empty() && f.llm_model.empty()) throw Error(ErrorCode::kInvalidArgument, "--llm needs --llm-model NAME");
-  if (f.prompt_preset != "seize" && f.prompt_preset != "cirevl")
-    throw Error(ErrorCode::kInvalidArgument, "--prompt-preset: expected seize or cirevl, got '" + f.prompt_preset + "'");
+  if (f.prompt_preset != "seize" && f.prompt_preset != "cirevl" && f.prompt_preset != "spn")
+    throw Error(ErrorCode::kInvalidArgument, "--prompt-preset: expected seize, cirevl or spn, got '" + f.prompt_preset + "'");
   engine::GenerationOptions o;
   o.provider.base_url = f.llm;
   o.provider.model = f.llm_model;

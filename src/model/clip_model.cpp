@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "cir/model.h"
+#include "cir/regular_file.h"
 #include "model/cpu_kernels.h"
 #include "model/model_internal.h"
 #include "model/tensor_rows.h"
@@ -102,7 +103,9 @@ std::unique_ptr<ClipModel> ClipModel::load(const std::string& path, const ModelO
     if (is_dir && !fs::exists(fs::path(path) / "config.json") && !fs::exists(fs::path(path) / "open_clip_config.json") &&
         fs::exists(fs::path(path) / "model.pt"))
       pt_path = (fs::path(path) / "model.pt").string();
-    if (!pt_path.empty() && !detail::is_torchscript_archive(pt_path)) {
+    // RegularFile first: a FIFO given as the model fails at once instead of blocking the zip reader.
+    if (!pt_path.empty()) { RegularFile check(pt_path, "model checkpoint"); }
+    if (!pt_path.empty() && detail::pt_kind(pt_path) == detail::PtKind::kTorchSave) {
       // torch.save checkpoints: CLIP4Cir / SPN4CIR clip4cir (methods.md §12.2-12.3). Both
       // evaluate with targetpad(1.25) at the model's resolution.
       detail::ClipStateDict sd = detail::open_clip_state_dict(pt_path);

@@ -15,34 +15,14 @@ namespace cir::model::detail {
 namespace {
 
 // The tensors of one state dict, names with `prefix` removed (entries without it are not CLIP's).
-class StateDictSource final : public WeightSource {
+class StateDictSource final : public TensorMapSource {
  public:
   StateDictSource(std::string describe, const std::vector<std::pair<std::string, at::Tensor>>& tensors,
                   const std::string& prefix)
-      : describe_(std::move(describe)) {
+      : TensorMapSource(std::move(describe)) {
     for (const auto& [name, tensor] : tensors)
       if (name.rfind(prefix, 0) == 0) tensors_[name.substr(prefix.size())] = tensor;
   }
-  std::optional<std::vector<int64_t>> shape(const std::string& name) const override {
-    const auto it = tensors_.find(name);
-    if (it == tensors_.end()) return std::nullopt;
-    return it->second.sizes().vec();
-  }
-  at::Tensor load(const std::string& name) const override {
-    const auto it = tensors_.find(name);
-    if (it == tensors_.end()) throw Error(ErrorCode::kNotFound, describe_ + " lacks tensor '" + name + "'");
-    return it->second.to(at::kFloat);
-  }
-  std::vector<std::string> names() const override {
-    std::vector<std::string> out;
-    for (const auto& [name, t] : tensors_) out.push_back(name);
-    return out;
-  }
-  std::string describe() const override { return describe_; }
-
- private:
-  std::string describe_;
-  std::map<std::string, at::Tensor> tensors_;
 };
 
 bool has_prefix(const std::vector<std::pair<std::string, at::Tensor>>& tensors, const std::string& prefix) {
@@ -57,13 +37,35 @@ std::string key_list(const std::vector<std::string>& keys) {
 
 }  // namespace
 
-bool is_torchscript_archive(const std::string& path) {
+std::optional<std::vector<int64_t>> TensorMapSource::shape(const std::string& name) const {
+  const auto it = tensors_.find(name);
+  if (it == tensors_.end()) return std::nullopt;
+  return it->second.sizes().vec();
+}
+
+at::Tensor TensorMapSource::load(const std::string& name) const {
+  const auto it = tensors_.find(name);
+  if (it == tensors_.end()) throw Error(ErrorCode::kNotFound, what_ + " has no tensor '" + name + "'");
+  if (!at::isFloatingType(it->second.scalar_type()))
+    throw Error(ErrorCode::kUnsupported, what_ + ": tensor '" + name + "' is not floating point");
+  return it->second.to(at::kFloat);
+}
+
+std::vector<std::string> TensorMapSource::names() const {
+  std::vector<std::string> out;
+  for (const auto& [name, t] : tensors_) out.push_back(name);
+  return out;
+}
+
+PtKind pt_kind(const std::string& path) {
   try {
     caffe2::serialize::PyTorchStreamReader reader(path);
     // torch.jit.save writes the module's code and constants beside data.pkl; torch.save does not.
-    return reader.hasRecord("constants.pkl") || reader.hasRecord("code/__torch__.py");
-  } catch (const c10::Error&) {
-    return false;  // not a zip at all: the TorchScript reader names what it is
+    return reader.hasRecord("constants.pkl") || reader.hasRecord("code/__torch__.py") ? PtKind::kTorchScript
+                                                                                       : PtKind::kTorchSave;
+  } catch (const c10::Error& e) {
+    throw Error(ErrorCode::kCorrupt, "'" + path + "' is neither a TorchScript archive nor a torch.save checkpoint (both zip " +
+                                         "files; torch >= 1.6): " + e.what_without_backtrace());
   }
 }
 

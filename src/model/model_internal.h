@@ -5,6 +5,7 @@
 
 #include <ATen/ATen.h>
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -30,6 +31,24 @@ class WeightSource {
   virtual std::string describe() const = 0;
 };
 
+/// Weights already in memory by name (a TorchScript module's parameters and buffers, a torch.save
+/// state dict): shape, names and a float32 copy on load; `what` names the source in messages.
+class TensorMapSource : public WeightSource {
+ public:
+  explicit TensorMapSource(std::string what) : what_(std::move(what)) {}
+  std::optional<std::vector<int64_t>> shape(const std::string& name) const override;
+  /// kNotFound for an absent name, kUnsupported for a tensor that is not floating point.
+  at::Tensor load(const std::string& name) const override;
+  std::vector<std::string> names() const override;
+  std::string describe() const override { return what_; }
+
+ protected:
+  std::map<std::string, at::Tensor> tensors_;
+
+ private:
+  std::string what_;
+};
+
 /// A single .safetensors file, or a sharded checkpoint's model.safetensors.index.json whose
 /// "weight_map" names the shard of each tensor (shards are opened and validated up front).
 std::unique_ptr<WeightSource> open_safetensors_source(const std::string& path);
@@ -42,9 +61,10 @@ std::unique_ptr<WeightSource> open_torchscript_source(const std::string& path);
 /// states them, else width / 64). `source` from open_torchscript_source or open_clip_state_dict.
 ModelSpec spec_from_torchscript(const std::string& path, const WeightSource& source);
 
-/// True for a TorchScript archive (torch.jit.save: code and constants records), false for a
-/// torch.save pickle or anything that is not a zip.
-bool is_torchscript_archive(const std::string& path);
+/// What a .pt file is: a TorchScript archive (torch.jit.save: code and constants records) or a
+/// torch.save pickle. kCorrupt naming the file when it is not a readable zip at all.
+enum class PtKind { kTorchScript, kTorchSave };
+PtKind pt_kind(const std::string& path);
 
 /// CLIP weights found in a torch.save checkpoint (clip_state_dict.cpp), with OpenAI's names.
 struct ClipStateDict {

@@ -23,9 +23,9 @@ std::string first_line(const char* text) {
   return nl == std::string::npos ? s : s.substr(0, nl);
 }
 
-class TorchScriptSource final : public WeightSource {
+class TorchScriptSource final : public TensorMapSource {
  public:
-  explicit TorchScriptSource(const std::string& path) : path_(path) {
+  explicit TorchScriptSource(const std::string& path) : TensorMapSource("TorchScript archive '" + path + "'"), path_(path) {
     // torch::jit::load opens the path itself (and would block on a FIFO): RegularFile checks first
     // that it is a regular file, naming the path when it is not.
     { RegularFile check(path, "TorchScript archive"); }
@@ -35,31 +35,11 @@ class TorchScriptSource final : public WeightSource {
       for (const auto& b : module_.named_buffers(/*recurse=*/true)) tensors_[b.name] = b.value.detach();
     } catch (const c10::Error& e) {
       throw Error(ErrorCode::kCorrupt, "'" + path + "' is not a readable TorchScript archive (" + first_line(e.what()) +
-                                           "); a torch.save() checkpoint must be converted to safetensors");
+                                           ")");
     } catch (const std::exception& e) {
       throw Error(ErrorCode::kCorrupt, "'" + path + "' is not a readable TorchScript archive: " + first_line(e.what()));
     }
   }
-
-  std::optional<std::vector<int64_t>> shape(const std::string& name) const override {
-    const auto it = tensors_.find(name);
-    if (it == tensors_.end()) return std::nullopt;
-    return it->second.sizes().vec();
-  }
-  at::Tensor load(const std::string& name) const override {
-    const auto it = tensors_.find(name);
-    if (it == tensors_.end()) throw Error(ErrorCode::kNotFound, "TorchScript archive '" + path_ + "' has no tensor '" + name + "'");
-    const at::Tensor& t = it->second;
-    if (!at::isFloatingType(t.scalar_type()))
-      throw Error(ErrorCode::kUnsupported, "TorchScript archive '" + path_ + "': tensor '" + name + "' is not floating point");
-    return t.to(at::kFloat);
-  }
-  std::vector<std::string> names() const override {
-    std::vector<std::string> out;
-    for (const auto& [name, t] : tensors_) out.push_back(name);
-    return out;
-  }
-  std::string describe() const override { return "TorchScript archive '" + path_ + "'"; }
 
   // The head count a traced nn.MultiheadAttention divides the width by (its first integral
   // constant divisor), if the submodule's code states it.
@@ -101,7 +81,6 @@ class TorchScriptSource final : public WeightSource {
  private:
   std::string path_;
   torch::jit::Module module_;
-  std::map<std::string, at::Tensor> tensors_;
 };
 
 int count_indices(const std::vector<std::string>& names, const std::string& prefix) {

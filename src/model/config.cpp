@@ -1,12 +1,15 @@
-// Reading a ModelSpec from the three checkpoint layouts, and writing the Hugging Face config
-// files for a spec. Config problems name the file and the field with expected and found values.
+// Reading a ModelSpec from the two JSON checkpoint layouts (Hugging Face, OpenCLIP), and writing
+// the Hugging Face config files for a spec. Config problems name the file and the field with
+// expected and found values. Std-only (config.h): read_model_spec, which also reads TorchScript
+// archives, is in torchscript.cpp.
 #include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "cir/core.h"
-#include "model/model_internal.h"
+#include "model/config.h"
 #include "model/json_file.h"
+#include "model/spec_check.h"
 
 namespace cir::model {
 namespace detail {
@@ -297,25 +300,4 @@ std::string hf_preprocessor_text(const ModelSpec& spec) {
 }
 
 }  // namespace detail
-
-ModelSpec read_model_spec(const std::string& path) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  const fs::file_status status = fs::status(path, ec);
-  if (ec || !fs::exists(status)) throw Error(ErrorCode::kNotFound, "model path '" + path + "' does not exist");
-  if (fs::is_directory(status)) {
-    if (fs::exists(fs::path(path) / "config.json")) return detail::read_hf_spec(path);
-    if (fs::exists(fs::path(path) / "open_clip_config.json")) return detail::read_open_clip_spec(path);
-    const std::string pt = (fs::path(path) / "model.pt").string();
-    if (fs::exists(pt)) {
-      ModelSpec spec = detail::spec_from_torchscript(pt, *detail::open_torchscript_source(pt));
-      spec.path = path;
-      return spec;
-    }
-    throw Error(ErrorCode::kNotFound, "model directory '" + path +
-                                          "' has no config.json (Hugging Face), open_clip_config.json (OpenCLIP) or model.pt");
-  }
-  return detail::spec_from_torchscript(path, *detail::open_torchscript_source(path));
-}
-
 }  // namespace cir::model

@@ -187,6 +187,7 @@ ModelSpec read_open_clip_spec(const std::string& dir) {
     const json& s = vision.obj.at("image_size");
     if (s.size() != 2 || !s[0].is_number_integer() || s[0] != s[1])
       throw Error(ErrorCode::kUnsupported, vision.where("image_size") + ": expected a square size, found " + s.dump());
+    if (!Fields::is_positive_int(s[0])) vision.wrong_type("image_size", "a square size of positive integers");
     spec.image_size = s[0].get<int>();
   } else {
     spec.image_size = vision.get_int("image_size", 224);
@@ -198,7 +199,9 @@ ModelSpec read_open_clip_spec(const std::string& dir) {
     const json& layers = vision.obj.at("layers");
     if (layers.size() != 4) vision.wrong_type("layers", "an integer or a list of 4 integers");
     for (const auto& n : layers) {
-      if (!n.is_number_integer() || n.get<int64_t>() <= 0) vision.wrong_type("layers", "a list of 4 positive integers");
+      // Bounded like every size (is_positive_int): [2^31 - 1, 2^31 - 1, 1, 1] overflowed the
+      // vision_layers sum, and 2^32 + 1 was read as 1 by get<int>().
+      if (!Fields::is_positive_int(n)) vision.wrong_type("layers", "a list of 4 positive integers");
       spec.resnet_layers.push_back(n.get<int>());
       spec.vision_layers += n.get<int>();
     }

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "cir/core.h"
+#include "model/config.h"
 #include "model/safetensors_header.h"
 #include "model/torch_pickle.h"
 #include "test_support.h"
@@ -255,6 +256,52 @@ TEST(FuzzRegressionSafetensors, FloatConversionOfEveryDtype) {
   } catch (const cir::Error& e) {
     EXPECT_EQ(e.code(), cir::ErrorCode::kUnsupported);
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// model_config (src/model/config.cpp, std-only)
+
+// read_open_clip_spec on a directory holding `config` as open_clip_config.json (and the empty
+// weights file the reader looks for); the error it throws.
+cir::Error open_clip_error(const std::string& config) {
+  TempDir dir;
+  write(dir, "open_clip_config.json", config);
+  write(dir, "open_clip_model.safetensors", "");
+  try {
+    cir::model::detail::read_open_clip_spec(dir.str(""));
+  } catch (const cir::Error& e) {
+    return e;
+  }
+  ADD_FAILURE() << "accepted " << config;
+  return cir::Error(cir::ErrorCode::kInternal, "");
+}
+
+std::string open_clip_config(const std::string& vision_cfg) {
+  return R"({"model_cfg": {"embed_dim": 64, "vision_cfg": )" + vision_cfg +
+         R"(, "text_cfg": {"width": 64, "heads": 2, "layers": 1}}})";
+}
+
+// model_config (found by reading while moving config.cpp out of libtorch): ResNet stage counts
+// were bounded below only, so [2^31 - 1, 2^31 - 1, 1, 1] overflowed the vision_layers sum
+// (UBSan: signed integer overflow), and 2^32 + 1 was read as 1 by get<int>(); a list image_size
+// of 2^32 + 64 was read as 64. Both now take get_int's bound (1 .. 2^24) and are kModel.
+TEST(FuzzRegressionModelConfig, OversizedResnetLayersAndImageSizeAreModelErrors) {
+  for (const char* layers : {"[2147483647, 2147483647, 1, 1]", "[4294967297, 1, 1, 1]", "[16777217, 1, 1, 1]"}) {
+    const cir::Error e = open_clip_error(open_clip_config(std::string(R"({"image_size": 64, "width": 32, "layers": )") +
+                                                          layers + "}"));
+    EXPECT_EQ(e.code(), cir::ErrorCode::kModel) << layers;
+    EXPECT_NE(std::string(e.what()).find("layers"), std::string::npos) << e.what();
+  }
+  const cir::Error e = open_clip_error(open_clip_config(R"({"image_size": [4294967360, 4294967360], "patch_size": 8})"));
+  EXPECT_EQ(e.code(), cir::ErrorCode::kModel);
+  EXPECT_NE(std::string(e.what()).find("image_size"), std::string::npos) << e.what();
+  // In range, both still read.
+  TempDir dir;
+  write(dir, "open_clip_config.json", open_clip_config(R"({"image_size": [64, 64], "width": 32, "layers": [1, 2, 1, 1]})"));
+  write(dir, "open_clip_model.safetensors", "");
+  const cir::model::ModelSpec spec = cir::model::detail::read_open_clip_spec(dir.str(""));
+  EXPECT_EQ(spec.image_size, 64);
+  EXPECT_EQ(spec.vision_layers, 5);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
-// The BLIP-2 config reader (src/model/blip2_config.cpp) through cir::model::read_blip2_spec on
-// a Hugging Face directory whose config.json and preprocessor_config.json both hold the input
-// (an empty model.safetensors marks the layout; weights are not read by the spec reader).
+// The BLIP-2 config reader (src/model/blip2_config.cpp, std-only) through
+// cir::model::read_blip2_spec on a Hugging Face directory whose config.json and
+// preprocessor_config.json both hold the input (an empty model.safetensors marks the layout;
+// weights are not read by the spec reader).
 #include <cstdint>
 
 #include "cir/blip2.h"

@@ -136,7 +136,7 @@ put("safetensors", "f64_i64_scalar.safetensors", safetensors({
     "d": ("F64", [], struct.pack("<d", 2.5)), "e": ("I64", [2], struct.pack("<2q", 7, 8)),
     "empty": ("F32", [0, 3], b"")}))
 
-# ---- torch.save data.pkl (the target zips it with storages data/0: 64 bytes, data/1: 6 bytes) --
+# ---- torch.save data.pkl (fed straight to the std-only unpickler: storages are described, not read)
 def s(text):
     b = text.encode()
     return b"X" + struct.pack("<I", len(b)) + b
@@ -161,6 +161,24 @@ pkl_dict = (b"\x80\x02}q\x00(" + s("epoch") + b"M\x10\x27" + s("lr") + b"G?\xb9\
 put("torch_pickle", "state_dict.pkl", pkl_state)
 put("torch_pickle", "checkpoint_dict.pkl", pkl_dict)
 put("torch_pickle", "memo_list.pkl", b"\x80\x02]q\x00(K\x01K\x02h\x00j\x00\x00\x00\x00eX\x01\x00\x00\x00a\x85.")
+
+
+# Protocol 4 as Python 3.8+ writes it (FRAME, SHORT_BINUNICODE, STACK_GLOBAL, MEMOIZE), a one-entry
+# dict filled by SETITEM as in LAVIS's {"model": ...}, and a Parameter over a half tensor.
+def u(text):
+    b = text.encode()
+    return b"\x8c" + bytes([len(b)]) + b + b"\x94"
+
+
+def stack_global(module, name):
+    return u(module) + u(name) + b"\x93\x94"
+
+
+pkl4_body = (b"}\x94" + u("model") + stack_global("collections", "OrderedDict") + b")R\x94" + u("w")
+             + stack_global("torch._utils", "_rebuild_parameter") + b"(" + stack_global("torch._utils", "_rebuild_tensor_v2")
+             + b"((" + u("storage") + stack_global("torch", "HalfStorage") + u("0") + u("cpu") + b"K\x20t\x94Q"
+             + b"K\x00K\x04K\x04\x86\x94K\x04K\x01\x86\x94\x89}\x94t\x94R\x94\x88}\x94t\x94R\x94ss.")
+put("torch_pickle", "protocol4_parameter.pkl", b"\x80\x04\x95" + struct.pack("<Q", len(pkl4_body)) + pkl4_body)
 
 # ---- JSON configs ------------------------------------------------------------------------
 put("model_config", "hf_clip.json", json.dumps({

@@ -1,38 +1,59 @@
-// The torch.save unpickler (src/compose/torch_pickle.cpp). The input is data.pkl itself: the
-// target wraps it in a zip archive the way torch.save lays one out (archive/data.pkl plus two
-// storages, archive/data/0 of 64 bytes and archive/data/1 of 6 bytes) with libtorch's own
-// writer, so mutations reach the unpickler instead of failing the zip CRC checks.
-// load_torch_pickle documents c10::Error (zip) and cir::Error (pickle) as its errors.
-#include <caffe2/serialize/inline_container.h>
-#include <c10/util/Exception.h>
-
+// The torch.save unpickler (src/model/torch_pickle.cpp), std-only: the input is data.pkl
+// itself, fed straight to unpickle_torch_save (no zip needed: storages are only described).
+// Every value of the resulting tree is visited (it may contain itself), and every tensor
+// description is checked against the promise the unpickler makes to the torch side: one rank for
+// sizes and strides, and every element inside its storage.
 #include <cstdint>
-#include <fstream>
+#include <set>
+#include <vector>
 
-#include "compose/torch_pickle.h"
 #include "cir/core.h"
 #include "fuzz_util.h"
+#include "model/torch_pickle.h"
+
+namespace {
+
+using cir::model::detail::PyValue;
+using cir::model::detail::TensorRecord;
+
+void check_tensor(const TensorRecord& t) {
+  if (t.sizes.size() != t.strides.size() || t.storage_offset < 0 || t.storage_numel < 0) __builtin_trap();
+  __int128 numel = 1, last = t.storage_offset;
+  for (size_t d = 0; d < t.sizes.size(); ++d) {
+    if (t.sizes[d] < 0 || t.strides[d] < 0) __builtin_trap();
+    numel *= t.sizes[d];
+    if (t.sizes[d] > 0) last += static_cast<__int128>(t.sizes[d] - 1) * t.strides[d];
+  }
+  if (numel != t.numel()) __builtin_trap();
+  if (numel > 0 ? last >= t.storage_numel : t.storage_offset > t.storage_numel) __builtin_trap();
+}
+
+void visit_all(const PyValue& root) {
+  std::set<const PyValue*> seen{&root};
+  std::vector<const PyValue*> todo{&root};
+  auto queue = [&](const PyValue* v) {
+    if (seen.insert(v).second) todo.push_back(v);
+  };
+  while (!todo.empty()) {
+    const PyValue* v = todo.back();
+    todo.pop_back();
+    (void)v->kind_name();
+    if (v->kind == PyValue::Kind::kTensor) check_tensor(v->tensor);
+    for (const PyValue* item : v->items) queue(item);
+    for (const auto& [key, value] : v->dict) {
+      queue(key);
+      queue(value);
+    }
+  }
+}
+
+}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  const std::string path = (cir::fuzz::scratch_dir() / "input.pt").string();
-  {
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    caffe2::serialize::PyTorchStreamWriter writer([&](const void* buf, size_t n) -> size_t {
-      out.write(static_cast<const char*>(buf), static_cast<std::streamsize>(n));
-      return n;
-    });
-    static const uint8_t storage0[64] = {0, 0, 128, 63, 0, 0, 0, 64, 0, 0, 64, 64, 0, 0, 128, 64};
-    static const uint8_t storage1[6] = {1, 2, 3, 4, 5, 6};
-    writer.writeRecord("data.pkl", data, size);
-    writer.writeRecord("data/0", storage0, sizeof(storage0));
-    writer.writeRecord("data/1", storage1, sizeof(storage1));
-    writer.writeEndOfFile();
-  }
   try {
-    const auto value = cir::compose::detail::load_torch_pickle(path);
-    if (value) (void)value->kind_name();
+    const auto tree = cir::model::detail::unpickle_torch_save(cir::fuzz::as_text(data, size));
+    visit_all(tree.root());
   } catch (const cir::Error&) {
-  } catch (const c10::Error&) {
   }
   return 0;
 }

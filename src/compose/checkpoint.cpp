@@ -1,5 +1,6 @@
 // torch.save files without Python: the zip container (data.pkl + tensor records) torch.save has
-// written since 1.6 is read by torch_pickle.cpp; here we pick the state dict out of it.
+// written since 1.6 is read by the model module's TorchArchive (model/torch_archive.h, over the
+// std-only unpickler of model/torch_pickle.h); here we pick the state dict out of it.
 #include "compose/checkpoint.h"
 
 #include <torch/serialize.h>
@@ -8,7 +9,7 @@
 #include <fstream>
 
 #include "cir/core.h"
-#include "compose/torch_pickle.h"
+#include "model/torch_archive.h"
 
 namespace cir::compose::detail {
 namespace {
@@ -34,6 +35,8 @@ std::string shape_text(at::IntArrayRef shape) {
   return s + "]";
 }
 
+using model::detail::PyValue;
+using model::detail::TorchArchive;
 using Kind = PyValue::Kind;
 
 std::string dict_keys(const PyValue& dict) {
@@ -43,7 +46,16 @@ std::string dict_keys(const PyValue& dict) {
   return keys.empty() ? "(none)" : keys;
 }
 
-std::map<std::string, at::Tensor> to_state_dict(const PyValue& value, const std::string& where) {
+// The tensor a state-dict entry describes, as float32; record problems name the entry.
+at::Tensor float_tensor(const TorchArchive& archive, const PyValue& value, const std::string& where) {
+  try {
+    return archive.tensor(value).to(at::kFloat).contiguous();
+  } catch (const Error& e) {
+    throw Error(e.code(), where + ": " + e.what());
+  }
+}
+
+std::map<std::string, at::Tensor> to_state_dict(const TorchArchive& archive, const PyValue& value, const std::string& where) {
   if (value.kind != Kind::kDict)
     throw Error(ErrorCode::kCorrupt, where + ": expected a dict of tensors, found " + value.kind_name());
   std::map<std::string, at::Tensor> out;
@@ -51,7 +63,7 @@ std::map<std::string, at::Tensor> to_state_dict(const PyValue& value, const std:
     if (k->kind != Kind::kString) throw Error(ErrorCode::kCorrupt, where + ": expected string keys, found " + k->kind_name());
     if (v->kind != Kind::kTensor)
       throw Error(ErrorCode::kCorrupt, where + ": entry '" + k->s + "' is " + v->kind_name() + ", expected a tensor");
-    out[strip_module(k->s)] = v->tensor.detach().to(at::kFloat).contiguous().clone();
+    out[strip_module(k->s)] = float_tensor(archive, *v, where + ": entry '" + k->s + "'");
   }
   return out;
 }
@@ -66,22 +78,23 @@ std::map<std::string, at::Tensor> read_state_dict(const std::string& path, const
     throw Error(ErrorCode::kCorrupt, describe(path, key) +
                                          ": not a zip-format torch.save file (garbage, or the legacy pre-1.6 format: "
                                          "re-save it with torch.save(obj, path) from PyTorch >= 1.6)");
-  std::shared_ptr<PyValue> root;
+  std::unique_ptr<TorchArchive> archive;
   try {
-    root = load_torch_pickle(path);
+    archive = std::make_unique<TorchArchive>(path);
   } catch (const c10::Error& e) {
     throw Error(ErrorCode::kCorrupt, describe(path, key) + ": cannot be read (truncated or damaged zip?): " +
                                          e.what_without_backtrace());
   } catch (const Error& e) {
     throw Error(e.code(), describe(path, key) + ": cannot be unpickled: " + e.what());
   }
+  const PyValue& root = archive->root();
   try {
-    if (key.empty()) return to_state_dict(*root, describe(path, key));
-    if (root->kind != Kind::kDict)
-      throw Error(ErrorCode::kCorrupt, describe(path, key) + ": the file holds " + root->kind_name() + ", expected a dict");
-    for (const auto& [k, v] : root->dict)
-      if (k->kind == Kind::kString && k->s == key) return to_state_dict(*v, describe(path, key));
-    throw Error(ErrorCode::kNotFound, describe(path, key) + ": key missing (keys present: " + dict_keys(*root) + ")");
+    if (key.empty()) return to_state_dict(*archive, root, describe(path, key));
+    if (root.kind != Kind::kDict)
+      throw Error(ErrorCode::kCorrupt, describe(path, key) + ": the file holds " + root.kind_name() + ", expected a dict");
+    for (const auto& [k, v] : root.dict)
+      if (k->kind == Kind::kString && k->s == key) return to_state_dict(*archive, *v, describe(path, key));
+    throw Error(ErrorCode::kNotFound, describe(path, key) + ": key missing (keys present: " + dict_keys(root) + ")");
   } catch (const c10::Error& e) {
     throw Error(ErrorCode::kCorrupt, describe(path, key) + ": " + e.what_without_backtrace());
   }

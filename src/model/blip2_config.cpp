@@ -1,11 +1,12 @@
 // Reading a Blip2Spec: Hugging Face Blip2Config JSON (config.json + preprocessor_config.json)
 // for both layouts, since LAVIS checkpoints carry no dimensions; without a config a LAVIS
 // checkpoint is taken to be the stock EVA ViT-g/14 + BERT-base model (the Blip2Spec defaults).
+// Std-only (fuzz target blip2_config); the weights are read elsewhere (blip2_weights.cpp).
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "cir/blip2.h"
-#include "model/blip2_net.h"
+#include "model/spec_check.h"
 #include "model/json_file.h"
 
 namespace cir::model {

@@ -63,44 +63,11 @@ at::Tensor feed_forward(const Blip2Linear& intermediate, const Blip2Linear& outp
   return add_and_norm(output, norm, at::gelu(intermediate(x)), x);
 }
 
-[[noreturn]] void bad_spec(const std::string& what) { throw Error(ErrorCode::kModel, "BLIP-2 spec: " + what); }
-
-void require_positive(int value, const char* field) {
-  if (value <= 0) bad_spec(std::string(field) + " must be > 0, found " + std::to_string(value));
-}
-
 }  // namespace
 
 at::Tensor Blip2Norm::operator()(const at::Tensor& x) const {
   if (use_bf16_kernels(x)) return layer_norm_bf16(x.contiguous(), weight, bias, eps);
   return at::layer_norm(x, {x.size(-1)}, weight, bias, eps);
-}
-
-void validate_blip2_spec(const Blip2Spec& s) {
-  require_positive(s.image_size, "image_size");
-  require_positive(s.patch_size, "patch_size");
-  require_positive(s.vision_width, "vision_width");
-  require_positive(s.vision_layers, "vision_layers");
-  require_positive(s.vision_heads, "vision_heads");
-  require_positive(s.vision_mlp, "vision_mlp");
-  require_positive(s.qformer_width, "qformer_width");
-  require_positive(s.qformer_layers, "qformer_layers");
-  require_positive(s.qformer_heads, "qformer_heads");
-  require_positive(s.qformer_intermediate, "qformer_intermediate");
-  require_positive(s.max_positions, "max_positions");
-  require_positive(s.vocab_size, "vocab_size");
-  require_positive(s.cross_attention_frequency, "cross_attention_frequency");
-  require_positive(s.n_query_tokens, "n_query_tokens");
-  require_positive(s.embed_dim, "embed_dim");
-  if (s.image_size % s.patch_size != 0)
-    bad_spec("image_size " + std::to_string(s.image_size) + " is not a multiple of patch_size " +
-             std::to_string(s.patch_size));
-  if (s.vision_width % s.vision_heads != 0)
-    bad_spec("vision_width " + std::to_string(s.vision_width) + " is not a multiple of vision_heads " +
-             std::to_string(s.vision_heads));
-  if (s.qformer_width % s.qformer_heads != 0)
-    bad_spec("qformer_width " + std::to_string(s.qformer_width) + " is not a multiple of qformer_heads " +
-             std::to_string(s.qformer_heads));
 }
 
 QFormer::QFormer(const Blip2Spec& spec) : spec_(spec) {

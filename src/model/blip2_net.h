@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "cir/blip2.h"
+#include "model/spec_check.h"  // validate_blip2_spec
 
 namespace cir::model::detail {
 
@@ -144,9 +145,6 @@ class Blip2Net {
   QFormer qformer_;
 };
 
-/// Checks a spec's sizes (positive, widths divisible by heads, image divisible by the patch).
-/// Throws kModel naming the field.
-void validate_blip2_spec(const Blip2Spec& spec);
 /// Refuses (kModel, naming the config and the checkpoint) sizes a config.json claims that cannot
 /// fit the checkpoint file: checked before a net is allocated from them. No-op for default sizes.
 void check_parameter_budget(const Blip2Spec& spec);

@@ -71,15 +71,7 @@ torch::nn::Conv2d conv(int64_t in, int64_t out, int64_t kernel, int64_t stride =
   return torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, kernel).stride(stride).padding(padding).bias(false));
 }
 
-[[noreturn]] void bad_spec(const std::string& what) { throw Error(ErrorCode::kModel, "model spec: " + what); }
-
 }  // namespace
-
-Activation parse_activation(const std::string& name) {
-  if (name == "quick_gelu") return Activation::kQuickGelu;
-  if (name == "gelu") return Activation::kGelu;
-  throw Error(ErrorCode::kUnsupported, "activation '" + name + "' is not supported (expected quick_gelu or gelu)");
-}
 
 // ---------------------------------------------------------------------------------------------
 // Transformer pieces
@@ -254,53 +246,6 @@ at::Tensor ModifiedResNetImpl::forward(const at::Tensor& pixels) {
 
 // ---------------------------------------------------------------------------------------------
 // The whole model
-
-void validate_spec(const ModelSpec& spec) {
-  auto positive = [](const char* field, int value) {
-    if (value <= 0) bad_spec(std::string(field) + " must be positive, found " + std::to_string(value));
-  };
-  positive("embed_dim", spec.embed_dim);
-  positive("image_size", spec.image_size);
-  positive("vision_width", spec.vision_width);
-  positive("vision_heads", spec.vision_heads);
-  positive("text_width", spec.text_width);
-  positive("text_heads", spec.text_heads);
-  positive("text_layers", spec.text_layers);
-  positive("context_length", spec.context_length);
-  positive("vocab_size", spec.vocab_size);
-  parse_activation(spec.activation);
-  if (spec.text_width % spec.text_heads != 0)
-    bad_spec("text_width " + std::to_string(spec.text_width) + " is not divisible by text_heads " +
-             std::to_string(spec.text_heads));
-  if (spec.image_tower == "vit") {
-    positive("patch_size", spec.patch_size);
-    positive("vision_layers", spec.vision_layers);
-    if (spec.image_size % spec.patch_size != 0)
-      bad_spec("image_size " + std::to_string(spec.image_size) + " is not a multiple of patch_size " +
-               std::to_string(spec.patch_size));
-    if (spec.vision_width % spec.vision_heads != 0)
-      bad_spec("vision_width " + std::to_string(spec.vision_width) + " is not divisible by vision_heads " +
-               std::to_string(spec.vision_heads));
-  } else if (spec.image_tower == "resnet") {
-    if (spec.resnet_layers.size() != 4) bad_spec("resnet_layers must list 4 stages, found " + std::to_string(spec.resnet_layers.size()));
-    for (int n : spec.resnet_layers) positive("resnet_layers[i]", n);
-    if (spec.image_size % 32 != 0) bad_spec("ResNet image_size must be a multiple of 32, found " + std::to_string(spec.image_size));
-    if (spec.vision_width % 2 != 0) bad_spec("ResNet vision_width must be even, found " + std::to_string(spec.vision_width));
-    if ((spec.vision_width * 32) % spec.vision_heads != 0)
-      bad_spec("ResNet feature width " + std::to_string(spec.vision_width * 32) + " is not divisible by vision_heads " +
-               std::to_string(spec.vision_heads));
-  } else {
-    throw Error(ErrorCode::kUnsupported, "image tower '" + spec.image_tower + "' is not supported (expected vit or resnet)");
-  }
-}
-
-void validate_spec_of(const ModelSpec& spec, const std::string& source) {
-  try {
-    validate_spec(spec);
-  } catch (const Error& e) {
-    throw Error(e.code(), "'" + source + "': " + e.what());
-  }
-}
 
 ClipNetImpl::ClipNetImpl(const ModelSpec& spec) : spec_(spec) {
   validate_spec(spec);

@@ -21,14 +21,9 @@
 #include <vector>
 
 #include "cir/model.h"
+#include "model/spec_check.h"  // Activation, validate_spec
 
 namespace cir::model::detail {
-
-/// The MLP nonlinearity: OpenAI's QuickGELU x*sigmoid(1.702x) or exact (erf) GELU.
-enum class Activation { kQuickGelu, kGelu };
-
-/// Activation named by ModelSpec::activation; throws kUnsupported for other names.
-Activation parse_activation(const std::string& name);
 
 /// torch.nn.MultiheadAttention's parameters as OpenAI's checkpoints hold them:
 /// in_proj_weight [3W, W], in_proj_bias [3W], out_proj.{weight [W, W], bias [W]}.
@@ -172,13 +167,6 @@ class ClipNetImpl : public torch::nn::Module {
   ModelSpec spec_;
 };
 TORCH_MODULE(ClipNet);
-
-/// Checks a spec's sizes (positive, widths divisible by heads, image_size divisible by the
-/// patch or by 32 for ResNets, ...). Throws kModel naming the field.
-void validate_spec(const ModelSpec& spec);
-/// validate_spec with the checkpoint named in the message (config divisibility errors and the
-/// like point at the file they came from).
-void validate_spec_of(const ModelSpec& spec, const std::string& source);
 
 /// A fresh ClipNet with OpenAI's initialisation (CLIP.initialize_parameters), seeded by `seed`,
 /// float32, in training mode. Use it to train a small CLIP from scratch.

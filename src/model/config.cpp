@@ -1,12 +1,15 @@
-// Reading a ModelSpec from the three checkpoint layouts, and writing the Hugging Face config
-// files for a spec. Config problems name the file and the field with expected and found values.
+// Reading a ModelSpec from the two JSON checkpoint layouts (Hugging Face, OpenCLIP), and writing
+// the Hugging Face config files for a spec. Config problems name the file and the field with
+// expected and found values. Std-only (config.h): read_model_spec, which also reads TorchScript
+// archives, is in torchscript.cpp.
 #include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "cir/core.h"
-#include "model/model_internal.h"
+#include "model/config.h"
 #include "model/json_file.h"
+#include "model/spec_check.h"
 
 namespace cir::model {
 namespace detail {
@@ -184,6 +187,7 @@ ModelSpec read_open_clip_spec(const std::string& dir) {
     const json& s = vision.obj.at("image_size");
     if (s.size() != 2 || !s[0].is_number_integer() || s[0] != s[1])
       throw Error(ErrorCode::kUnsupported, vision.where("image_size") + ": expected a square size, found " + s.dump());
+    if (!Fields::is_positive_int(s[0])) vision.wrong_type("image_size", "a square size of positive integers");
     spec.image_size = s[0].get<int>();
   } else {
     spec.image_size = vision.get_int("image_size", 224);
@@ -195,7 +199,9 @@ ModelSpec read_open_clip_spec(const std::string& dir) {
     const json& layers = vision.obj.at("layers");
     if (layers.size() != 4) vision.wrong_type("layers", "an integer or a list of 4 integers");
     for (const auto& n : layers) {
-      if (!n.is_number_integer() || n.get<int64_t>() <= 0) vision.wrong_type("layers", "a list of 4 positive integers");
+      // Bounded like every size (is_positive_int): [2^31 - 1, 2^31 - 1, 1, 1] overflowed the
+      // vision_layers sum, and 2^32 + 1 was read as 1 by get<int>().
+      if (!Fields::is_positive_int(n)) vision.wrong_type("layers", "a list of 4 positive integers");
       spec.resnet_layers.push_back(n.get<int>());
       spec.vision_layers += n.get<int>();
     }
@@ -297,25 +303,4 @@ std::string hf_preprocessor_text(const ModelSpec& spec) {
 }
 
 }  // namespace detail
-
-ModelSpec read_model_spec(const std::string& path) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  const fs::file_status status = fs::status(path, ec);
-  if (ec || !fs::exists(status)) throw Error(ErrorCode::kNotFound, "model path '" + path + "' does not exist");
-  if (fs::is_directory(status)) {
-    if (fs::exists(fs::path(path) / "config.json")) return detail::read_hf_spec(path);
-    if (fs::exists(fs::path(path) / "open_clip_config.json")) return detail::read_open_clip_spec(path);
-    const std::string pt = (fs::path(path) / "model.pt").string();
-    if (fs::exists(pt)) {
-      ModelSpec spec = detail::spec_from_torchscript(pt, *detail::open_torchscript_source(pt));
-      spec.path = path;
-      return spec;
-    }
-    throw Error(ErrorCode::kNotFound, "model directory '" + path +
-                                          "' has no config.json (Hugging Face), open_clip_config.json (OpenCLIP) or model.pt");
-  }
-  return detail::spec_from_torchscript(path, *detail::open_torchscript_source(path));
-}
-
 }  // namespace cir::model

@@ -40,6 +40,14 @@ struct JsonFields {
     throw Error(ErrorCode::kModel, where(key) + " is missing (expected " + expected + ")");
   }
 
+  /// An integer in [1, 2^24], the sizes get_int accepts: no real model is larger, and bigger
+  /// values would truncate in get<int>() or overflow the sums and products built from them.
+  static bool is_positive_int(const nlohmann::json& v) {
+    if (!v.is_number_integer()) return false;
+    const int64_t value = v.get<int64_t>();  // past int64 (unsigned) wraps negative: refused
+    return value > 0 && value <= (1 << 24);
+  }
+
   /// A positive integer (at most 2^24); without a fallback the field is required.
   int get_int(const std::string& key, std::optional<int> fallback = std::nullopt) const {
     if (!has(key)) {
@@ -48,9 +56,8 @@ struct JsonFields {
     }
     const nlohmann::json& v = obj.at(key);
     if (!v.is_number_integer()) wrong_type(key, "an integer");
-    const int64_t value = v.get<int64_t>();
-    if (value <= 0 || value > (1 << 24)) wrong_type(key, "a positive integer");
-    return static_cast<int>(value);
+    if (!is_positive_int(v)) wrong_type(key, "a positive integer");
+    return v.get<int>();
   }
   double get_number(const std::string& key, double fallback) const {
     if (!has(key)) return fallback;

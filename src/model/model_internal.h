@@ -1,6 +1,7 @@
 // Private to cir_model: what the model's .cpp files share — spec readers per checkpoint
-// format, weight sources (safetensors files, TorchScript archives) behind one interface, and
-// the Hugging Face <-> OpenAI tensor name mapping used both to load and to save.
+// format (the JSON ones, std-only, in config.h), weight sources (safetensors files,
+// TorchScript archives) behind one interface, and the Hugging Face <-> OpenAI tensor name
+// mapping used both to load and to save.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -13,22 +14,18 @@
 
 #include "cir/model.h"
 #include "model/clip_modules.h"
+#include "model/config.h"      // read_hf_spec, read_open_clip_spec, hf_config_text
+#include "model/spec_check.h"  // WeightShapes, check_sizes_against_weights, shape_text
 
 namespace cir::model::detail {
 
-/// Named float tensors of a checkpoint, in the checkpoint's own naming.
-class WeightSource {
+/// Named float tensors of a checkpoint, in the checkpoint's own naming: their names and shapes
+/// (WeightShapes, spec_check.h) and the tensors themselves.
+class WeightSource : public WeightShapes {
  public:
-  virtual ~WeightSource() = default;
-  /// Shape of a tensor, or nullopt when the checkpoint lacks it.
-  virtual std::optional<std::vector<int64_t>> shape(const std::string& name) const = 0;
   /// The tensor as float32 (a copy or a detached view the caller only reads).
   /// Throws kNotFound / kUnsupported (dtype) naming the file.
   virtual at::Tensor load(const std::string& name) const = 0;
-  /// Every tensor name the checkpoint holds.
-  virtual std::vector<std::string> names() const = 0;
-  /// The file(s) the tensors come from, for messages.
-  virtual std::string describe() const = 0;
 };
 
 /// Weights already in memory by name (a TorchScript module's parameters and buffers, a torch.save
@@ -76,15 +73,6 @@ struct ClipStateDict {
 /// top-level keys for other checkpoints, kCorrupt / kNotFound from the reader.
 ClipStateDict open_clip_state_dict(const std::string& path);
 
-/// Hugging Face CLIPModel directory: config.json (+ preprocessor_config.json if present).
-ModelSpec read_hf_spec(const std::string& dir);
-/// OpenCLIP directory: open_clip_config.json.
-ModelSpec read_open_clip_spec(const std::string& dir);
-
-/// config.json / preprocessor_config.json text describing `spec` as a Hugging Face CLIPModel.
-std::string hf_config_text(const ModelSpec& spec);
-std::string hf_preprocessor_text(const ModelSpec& spec);
-
 /// How one OpenAI-named tensor is assembled from Hugging Face tensors.
 struct HfRule {
   enum class Kind { kCopy, kTranspose, kConcat };
@@ -101,13 +89,5 @@ std::vector<HfRule> hf_rules(const ModelSpec& spec);
 /// (missing tensor or wrong shape, naming the tensor, expected and found shape).
 /// Returns the number of parameters loaded.
 int64_t load_weights(ClipNetImpl& net, const WeightSource& source, bool hf_names);
-
-/// Compares the config's tower sizes (layer counts, vocab, context, widths, patch grid) with the
-/// checkpoint's tensor shapes before anything is allocated from them. Throws kModel naming the
-/// file, the config field and both values.
-void check_sizes_against_weights(const ModelSpec& spec, const WeightSource& source, bool hf_names);
-
-/// "[a, b, c]" for messages.
-std::string shape_text(const std::vector<int64_t>& shape);
 
 }  // namespace cir::model::detail

@@ -1,10 +1,11 @@
 // Checking a CLIP config's tower sizes against the checkpoint's tensor shapes before the net is
 // allocated. The net is built from the config first and filled afterwards, so without this a
 // mistaken or hostile config ("num_hidden_layers": 1000000) allocated gigabytes before the first
-// shape check could fail. Only tensor headers are read here.
+// shape check could fail. Only tensor names and shapes are read here (std-only, spec_check.h).
 #include <set>
 
-#include "model/model_internal.h"
+#include "cir/core.h"
+#include "model/spec_check.h"
 
 namespace cir::model::detail {
 namespace {
@@ -22,7 +23,7 @@ std::set<int> layer_indices(const std::vector<std::string>& names, const std::st
   return indices;
 }
 
-void check_layer_count(const WeightSource& source, const std::vector<std::string>& names, const std::string& prefix,
+void check_layer_count(const WeightShapes& source, const std::vector<std::string>& names, const std::string& prefix,
                        int configured, const std::string& field) {
   const std::set<int> found = layer_indices(names, prefix);
   const int n_found = static_cast<int>(found.size());
@@ -33,7 +34,7 @@ void check_layer_count(const WeightSource& source, const std::vector<std::string
                                      "'" + (contiguous ? "" : " (not numbered 0..n-1)"));
 }
 
-void check_shape(const WeightSource& source, const std::string& name, const std::vector<int64_t>& expected,
+void check_shape(const WeightShapes& source, const std::string& name, const std::vector<int64_t>& expected,
                  const std::string& fields) {
   const auto found = source.shape(name);
   if (!found)
@@ -59,7 +60,7 @@ TowerNames tower_names(bool hf_names) {
 
 }  // namespace
 
-void check_sizes_against_weights(const ModelSpec& spec, const WeightSource& source, bool hf_names) {
+void check_sizes_against_weights(const ModelSpec& spec, const WeightShapes& source, bool hf_names) {
   const std::vector<std::string> names = source.names();
   const TowerNames t = tower_names(hf_names);
   check_layer_count(source, names, t.text_layers, spec.text_layers, "text layers");

@@ -6,6 +6,7 @@
 #include <torch/script.h>
 
 #include <cmath>
+#include <filesystem>
 #include <map>
 #include <set>
 #include <sstream>
@@ -172,3 +173,29 @@ ModelSpec spec_from_torchscript(const std::string& path, const WeightSource& sou
 }
 
 }  // namespace cir::model::detail
+
+namespace cir::model {
+
+// The dispatcher over the three layouts lives with the TorchScript reader, the one layout whose
+// spec needs libtorch to read, so that config.cpp (the JSON layouts) stays std-only.
+ModelSpec read_model_spec(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::file_status status = fs::status(path, ec);
+  if (ec || !fs::exists(status)) throw Error(ErrorCode::kNotFound, "model path '" + path + "' does not exist");
+  if (fs::is_directory(status)) {
+    if (fs::exists(fs::path(path) / "config.json")) return detail::read_hf_spec(path);
+    if (fs::exists(fs::path(path) / "open_clip_config.json")) return detail::read_open_clip_spec(path);
+    const std::string pt = (fs::path(path) / "model.pt").string();
+    if (fs::exists(pt)) {
+      ModelSpec spec = detail::spec_from_torchscript(pt, *detail::open_torchscript_source(pt));
+      spec.path = path;
+      return spec;
+    }
+    throw Error(ErrorCode::kNotFound, "model directory '" + path +
+                                          "' has no config.json (Hugging Face), open_clip_config.json (OpenCLIP) or model.pt");
+  }
+  return detail::spec_from_torchscript(path, *detail::open_torchscript_source(path));
+}
+
+}  // namespace cir::model

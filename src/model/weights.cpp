@@ -96,12 +96,6 @@ void add_block_rules(std::vector<HfRule>& rules, const std::string& ours, const 
 
 }  // namespace
 
-std::string shape_text(const std::vector<int64_t>& shape) {
-  std::string out = "[";
-  for (size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
-  return out + "]";
-}
-
 std::unique_ptr<WeightSource> open_safetensors_source(const std::string& path) {
   return std::make_unique<SafetensorsSource>(path);
 }

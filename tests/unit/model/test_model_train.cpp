@@ -4,6 +4,7 @@
 #include <torch/script.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <filesystem>
 
 #include "model/clip_modules.h"
@@ -190,6 +191,36 @@ TEST(SafetensorsTest, WriterAndReaderAgree) {
   EXPECT_EQ(half.entries().at("a").dtype, "BF16");
   EXPECT_TRUE(torch::allclose(half.load_float("a"), a, 1e-2, 1e-2));
   EXPECT_THROW(write_safetensors(tmp.str("d.safetensors"), {{"a", a}, {"a", b}}), Error);
+}
+
+// load_float converts F16 / BF16 / F64 in cir's own std-only code (safetensors_header.cpp, so the
+// fuzz build reaches it); it must give libtorch's .to(kFloat) bit for bit: every F16 and BF16
+// pattern (NaNs, infinities, subnormals included) and a spread of doubles.
+TEST(SafetensorsTest, FloatConversionMatchesLibtorch) {
+  TempDir tmp;
+  const at::Tensor halves = torch::arange(65536, torch::kInt32).to(torch::kInt16);  // every bit pattern
+  at::Tensor doubles = torch::randn({4096}, torch::kDouble) * 1e3;
+  doubles.index_put_({0}, 1e300);
+  doubles.index_put_({1}, 1e-310);  // subnormal double -> 0 in float
+  doubles.index_put_({2}, std::nan(""));
+  std::string header = R"({"h":{"dtype":"F16","shape":[65536],"data_offsets":[0,131072]},)"
+                       R"("b":{"dtype":"BF16","shape":[256,256],"data_offsets":[131072,262144]},)"
+                       R"("d":{"dtype":"F64","shape":[4096],"data_offsets":[262144,294912]}})";
+  header.append((8 - header.size() % 8) % 8, ' ');
+  std::string bytes(8, '\0');
+  for (int i = 0; i < 8; ++i) bytes[static_cast<size_t>(i)] = static_cast<char>((header.size() >> (8 * i)) & 0xff);
+  bytes += header;
+  bytes.append(static_cast<const char*>(halves.data_ptr()), 131072);
+  bytes.append(static_cast<const char*>(halves.data_ptr()), 131072);
+  bytes.append(static_cast<const char*>(doubles.data_ptr()), 32768);
+  write_file_atomic(tmp.str("c.safetensors"), bytes);
+  const SafetensorsFile file(tmp.str("c.safetensors"));
+  auto same_bits = [](const at::Tensor& a, const at::Tensor& b) {
+    return torch::equal(a.contiguous().view(torch::kInt32), b.contiguous().view(torch::kInt32));
+  };
+  EXPECT_TRUE(same_bits(file.load_float("h"), halves.view(torch::kHalf).to(torch::kFloat)));
+  EXPECT_TRUE(same_bits(file.load_float("b"), halves.view(torch::kBFloat16).to(torch::kFloat).reshape({256, 256})));
+  EXPECT_TRUE(same_bits(file.load_float("d"), doubles.to(torch::kFloat)));
 }
 
 // The fused bf16 kernels against libtorch's own ops computed in fp32 (tolerance: a few bf16

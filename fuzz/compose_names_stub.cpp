@@ -9,8 +9,8 @@
 namespace cir::compose {
 
 std::vector<std::string> method_names() {
-  return {"combiner", "image", "ldre", "pic2word", "searle", "searle-oti", "seize",
-          "spn",      "sum",   "text", "ziracle",  "ziracle-image"};
+  return {"cirevl", "combiner", "image", "ldre", "pic2word", "raw-sum", "searle", "searle-oti",
+          "seize",  "spn",      "sprc",  "sum",  "text",     "ziracle", "ziracle-image"};
 }
 
 }  // namespace cir::compose

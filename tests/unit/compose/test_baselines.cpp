@@ -91,3 +91,17 @@ TEST(Baselines, MissingInputsAreInvalidArgument) {
 
 }  // namespace
 }  // namespace cir::compose
+
+namespace cir::compose {
+namespace {
+
+// fuzz/compose_names_stub.cpp copies the registry's method names for the search-codec fuzzer
+// (which cannot link the registry); this keeps the copy from drifting.
+TEST(Registry, FuzzStubListsEveryMethod) {
+  const std::string stub = read_file_text(std::string(CIR_SOURCE_DIR) + "/fuzz/compose_names_stub.cpp");
+  for (const auto& name : method_names())
+    EXPECT_NE(stub.find("\"" + name + "\""), std::string::npos) << "fuzz/compose_names_stub.cpp lacks method '" << name << "'";
+}
+
+}  // namespace
+}  // namespace cir::compose

@@ -48,21 +48,26 @@ Universe image_universe(const std::vector<detail::Triplet>& triplets, const synt
     for (int64_t target : t.targets) visit(target);
   }
   // Exact duplicates: same size and every decoded pixel equal. A hash of (size, pixels) finds
-  // candidates in O(N); equal hashes are confirmed byte for byte, as upstream's O(N^2) scan would.
-  std::map<std::string, std::vector<std::pair<int64_t, std::vector<uint8_t>>>> by_hash;
-  for (const int64_t s : order) {
+  // candidates in O(N); an equal hash is confirmed byte for byte by decoding the earlier image
+  // again (only hashes stay in memory: a real train split is tens of thousands of photos).
+  const auto pixels_of = [&](int64_t s) {
     const image::ImageU8 img = image::decode_image_file((fs::path(world_dir) / split.scenes[static_cast<size_t>(s)].file).string());
     std::vector<uint8_t> key(img.rgb);
     for (int v : {img.width, img.height})
       for (int b = 0; b < 4; ++b) key.push_back(static_cast<uint8_t>(v >> (8 * b)));
+    return key;
+  };
+  std::map<std::string, std::vector<int64_t>> by_hash;  // hash -> kept scenes with it
+  for (const int64_t s : order) {
+    const std::vector<uint8_t> key = pixels_of(s);
     auto& bucket = by_hash[sha256_hex(key)];
     int64_t group = -1;
-    for (const auto& [first, pixels] : bucket)
-      if (pixels == key) group = u.group_of_scene[static_cast<size_t>(first)];
+    for (const int64_t first : bucket)
+      if (pixels_of(first) == key) group = u.group_of_scene[static_cast<size_t>(first)];
     if (group < 0) {
       group = static_cast<int64_t>(u.scenes.size());
       u.scenes.push_back(s);
-      bucket.emplace_back(s, std::move(key));
+      bucket.push_back(s);
     } else {
       ++u.n_duplicates;
     }

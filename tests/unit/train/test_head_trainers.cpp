@@ -382,6 +382,30 @@ TEST(HeadTrainers, SpnDataBuildsSpnShapedTripletsFromCaptionsAndPairs) {
   EXPECT_THROW(build_spn_data(bad, captioner), Error);
 }
 
+// Two train images with identical pixels are one image of the universe (SPN4CIR's
+// deduplicate_images.py): the second maps to the first's id in optimized_images.json.
+TEST(HeadTrainers, SpnDataFoldsPixelIdenticalImages) {
+  const fs::path world = setup().root / "world_dup";
+  fs::copy(setup().world, world, fs::copy_options::recursive);
+  const synth::World w = synth::load_world(world.string());
+  const auto& q = w.split("train").queries.at(0);
+  const std::string first = q.reference_id, second = q.target_ids.at(0);
+  const auto file_of = [&](const std::string& id) {
+    for (const auto& sc : w.split("train").scenes)
+      if (sc.id == id) return (world / sc.file).string();
+    return std::string();
+  };
+  fs::copy_file(file_of(first), file_of(second), fs::copy_options::overwrite_existing);
+  FakeCaptioner captioner;
+  auto o = spn_data_options("extend_dup.json");
+  o.world_dir = world.string();
+  const SpnDataReport r = build_spn_data(o, captioner);
+  EXPECT_EQ(r.n_duplicates, 1);
+  const auto optimized = read_json(o.out + ".optimized_images.json");
+  EXPECT_EQ(optimized[2][first], optimized[2][second]);
+  EXPECT_EQ(static_cast<int64_t>(optimized[0].size()), r.n_images);
+}
+
 // `train spn --extra`: the generated triplets are sampled beside the real ones (different
 // training from the same seed), reported, and a name outside the world is refused by name.
 TEST(HeadTrainers, SpnTrainsWithExtraTriplets) {

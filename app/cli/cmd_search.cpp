@@ -4,6 +4,7 @@
 //   cir search INDEX ./a.jpg + "2:red" - "sleeves"
 // The first positive image term is the reference and the first positive text the modification
 // (unless --ref / --text give them); "W:text" weights a term; '-' subtracts it.
+#include <cmath>
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
@@ -111,14 +112,23 @@ engine::QueryRequest build_request(const SearchArgs& a) {
     q.method_options[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
   if (!a.weights.empty()) {
+    // Exactly two numbers: std::stof alone read "1,1,abc" as 1 and 1 and dropped the rest.
     const auto comma = a.weights.find(',');
+    const auto number = [&](const std::string& part) {
+      size_t used = 0;
+      float v = 0;
+      try {
+        v = std::stof(part, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      if (part.empty() || used != part.size() || !std::isfinite(v))
+        throw Error(ErrorCode::kInvalidArgument, "--weights wants two numbers 'wi,wt', got '" + a.weights + "'");
+      return v;
+    };
     if (comma == std::string::npos) throw Error(ErrorCode::kInvalidArgument, "--weights wants 'wi,wt', got '" + a.weights + "'");
-    try {
-      q.image_weight = std::stof(a.weights.substr(0, comma));
-      q.text_weight = std::stof(a.weights.substr(comma + 1));
-    } catch (const std::exception&) {
-      throw Error(ErrorCode::kInvalidArgument, "--weights wants two numbers 'wi,wt', got '" + a.weights + "'");
-    }
+    q.image_weight = number(a.weights.substr(0, comma));
+    q.text_weight = number(a.weights.substr(comma + 1));
   }
   if (q.reference.empty() && q.texts.empty() && q.terms.empty())
     throw Error(ErrorCode::kInvalidArgument, "give a reference (--ref PATH|id:ID) and/or a text (--text)");

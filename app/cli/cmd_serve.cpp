@@ -39,7 +39,7 @@ void register_serve_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("serve", "HTTP API (v1 + clip-retrieval compatible) and web page");
   cmd->add_option("--index", args->indexes, "name=DIR of an index to serve (repeatable)")->required();
   cmd->add_option("--host", args->options.host, "address to listen on")->capture_default_str();
-  cmd->add_option("--port", args->options.port, "port (0 = any free port)")->capture_default_str();
+  cmd->add_option("--port", args->options.port, "port (0 = any free port)")->capture_default_str()->check(CLI::Range(0, 65535));
   cmd->add_option("--threads", args->options.threads, "requests doing index/model work at once (0 = cores)")
       ->capture_default_str();
   cmd->add_option("--encoder-threads", args->options.encoder_threads, "threads per model call (0 = default)");

@@ -1,5 +1,6 @@
 // Helpers shared by the routes: the ErrorCode -> HTTP status mapping (the one place it lives),
 // exception-to-JSON translation, base64 and data: URLs, and resolving an item's file safely.
+#include <charconv>
 #include <chrono>
 #include <filesystem>
 
@@ -258,6 +259,17 @@ json item_payload(const std::string& caption, const std::map<std::string, index:
     if (k.rfind("cir:", 0) != 0) p[k] = meta_to_json(v);
   if (!caption.empty()) p["caption"] = caption;
   return p;
+}
+
+int64_t int_param(const httplib::Request& req, const std::string& name, int64_t def, int64_t lo, int64_t hi) {
+  if (!req.has_param(name)) return def;
+  const std::string text = req.get_param_value(name);
+  int64_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || value < lo || value > hi)
+    throw Error(ErrorCode::kInvalidArgument, "query parameter '" + name + "' must be an integer in [" + std::to_string(lo) +
+                                                 ", " + std::to_string(hi) + "] (found '" + text.substr(0, 40) + "')");
+  return value;
 }
 
 }  // namespace cir::server

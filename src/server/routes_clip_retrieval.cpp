@@ -45,9 +45,8 @@ engine::QueryRequest knn_request(const json& body, const ServerOptions& options)
     r.method = body["method"].get<std::string>();
   }
   check_method(r.method);  // the same 400 as the v1 route
-  r.k = 40;
-  if (body.contains("num_images") && body["num_images"].is_number_integer())
-    r.k = static_cast<int>(std::clamp<int64_t>(body["num_images"].get<int64_t>(), 1, options.max_limit));
+  // clip-retrieval's default is 40; 0, a negative count or a non-integer is a 400, not a silent 40.
+  r.k = int_field(body, "num_images", "num_images", 40, 1, options.max_limit);
   return r;
 }
 

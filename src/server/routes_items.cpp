@@ -4,6 +4,7 @@
 // Files are found ONLY through the store: the URL's id is looked up as an external id, and the
 // file path is rebuilt from the stored record (item_file), so a crafted id such as
 // "../../etc/passwd" is simply an unknown item.
+#include <limits>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -83,9 +84,8 @@ std::string thumbnail_bytes(const IndexHandle& h, const index::ItemRecord& rec, 
 void handle_list(ServerImpl& s, const httplib::Request& req, httplib::Response& res) {
   IndexHandle& h = s.index(req.matches[1]);
   index::ListRequest lr;
-  lr.limit = 100;
-  if (req.has_param("limit")) lr.limit = std::clamp<int64_t>(std::atoll(req.get_param_value("limit").c_str()), 1, s.options.max_limit);
-  if (req.has_param("after")) lr.after_id = std::max<int64_t>(0, std::atoll(req.get_param_value("after").c_str()));
+  lr.limit = int_param(req, "limit", 100, 1, s.options.max_limit);
+  lr.after_id = int_param(req, "after", 0, 0, std::numeric_limits<int64_t>::max());
   if (req.has_param("filter")) lr.filter = index::parse_filter(req.get_param_value("filter"));
   lr.limit += 1;  // one extra row tells whether a next page exists
   auto items = h.engine->store().list_items(lr);

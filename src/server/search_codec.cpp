@@ -14,6 +14,8 @@ namespace {
               "'" + field + "' must be " + expected + " (found " + std::string(found.type_name()) + ")");
 }
 
+}  // namespace
+
 int int_field(const json& o, const std::string& key, const std::string& path, int def, int lo, int hi) {
   if (!o.contains(key) || o[key].is_null()) return def;
   if (!o[key].is_number_integer()) bad(path, "an integer", o[key]);
@@ -23,6 +25,8 @@ int int_field(const json& o, const std::string& key, const std::string& path, in
                                                  std::to_string(hi) + "] (found " + std::to_string(v) + ")");
   return static_cast<int>(v);
 }
+
+namespace {
 
 bool bool_field(const json& o, const std::string& key, const std::string& path, bool def) {
   if (!o.contains(key) || o[key].is_null()) return def;

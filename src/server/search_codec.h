@@ -31,6 +31,9 @@ std::vector<std::string> string_list(const json& body, const std::string& field)
 std::vector<std::string> id_list(const json& body, const std::string& field, int max_ids);
 /// kInvalidArgument (400) naming the known methods unless `method` is registered.
 void check_method(const std::string& method);
+
+/// The integer o[key] (def when absent or null), within [lo, hi]; 400 naming `path` otherwise.
+int int_field(const json& o, const std::string& key, const std::string& path, int def, int lo, int hi);
 /// kInvalidArgument when texts + negative texts exceed options.max_texts or one text
 /// exceeds options.max_text_bytes; messages name the fields `prefix` + "text" / "negative_text".
 void check_texts(const std::vector<std::string>& texts, const std::vector<std::string>& negative,

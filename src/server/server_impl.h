@@ -81,6 +81,10 @@ json parse_json_body(const httplib::Request& req, int max_depth);
 /// from the moment it holds a work slot).
 engine::QueryRequest with_deadline(engine::QueryRequest request, const ServerImpl& s);
 
+/// The integer query parameter `name` (def when absent), all of it a decimal integer within
+/// [lo, hi]; 400 naming the parameter otherwise (as a body field would be).
+int64_t int_param(const httplib::Request& req, const std::string& name, int64_t def, int64_t lo, int64_t hi);
+
 /// Ids in JSON. A JSON string cannot carry bytes that are not UTF-8, so such an id is written as
 /// `key` (with U+FFFD replacements, for display) plus `key + "_b64"` (base64url of the exact
 /// bytes); requests give such an id as {"b64": "..."} wherever a string id is accepted.

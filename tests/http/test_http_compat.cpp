@@ -27,6 +27,9 @@ TEST_F(HttpTest, KnnServiceTextImageAndComposed) {
   EXPECT_NE(ignored.find("use_safety_model"), std::string::npos);
   EXPECT_NE(ignored.find("aesthetic_score"), std::string::npos);
   post("/knn-service", {{"num_images", 2}}, 400);
+  post("/knn-service", {{"text", "x"}, {"num_images", 0}}, 400);  // not a silent 40
+  post("/knn-service", {{"text", "x"}, {"num_images", "3"}}, 400);
+  post("/knn-service", {{"text", "x"}, {"num_images", -2}}, 400);
   post("/knn-service", {{"text", "x"}, {"indice_name", "missing"}}, 404);
 }
 

@@ -20,6 +20,16 @@ TEST_F(HttpTest, ListItemsPagesById) {
   EXPECT_EQ(filtered["items"].size(), 2u);
 }
 
+// Query parameters are checked as body fields are: a 400 naming the parameter, never a silent
+// default (atoll read "abc" as 0, then clamped it to 1).
+TEST_F(HttpTest, ListItemsRefusesBadPaging) {
+  for (const char* query : {"limit=abc", "limit=0", "limit=5x", "limit=", "after=-1", "after=1e3"}) {
+    const json error = get(std::string("/v1/indexes/shapes/items?") + query, 400);
+    const std::string name = std::string(query).substr(0, std::string(query).find('='));
+    EXPECT_NE(error.dump().find("'" + name + "'"), std::string::npos) << query << ": " << error.dump();
+  }
+}
+
 TEST_F(HttpTest, ItemImageAndThumbnail) {
   const json item = get("/v1/indexes/shapes/items/sub%2Fyellow_disc.png");
   EXPECT_EQ(item["payload"]["color"], "yellow");

@@ -156,6 +156,16 @@ echo "HNSW16 composed recall@10: efSearch 10 -> $r10, 512 -> $r512"
 awk -v a="$r10" -v b="$r512" 'BEGIN { exit !(b >= a && b >= 0.99) }' || fail "efSearch 512 recall $r512 (efSearch 10: $r10)"
 "$CIR" search "$WORK/hnsw" --text "a red circle" --ef 128 -k 3 > /dev/null || fail "search --ef"
 if "$CIR" search "$WORK/hnsw" --text "a red circle" --ef -1 > /dev/null 2>&1; then fail "search --ef -1 accepted"; fi
+# Usage errors (exit 2), never a silent reading: trailing garbage in --weights, a port past 65535.
+set +e
+"$CIR" search "$WORK/hnsw" --text "a red circle" --weights 1,1,abc > "$WORK/weights.txt" 2>&1; rc=$?
+set -e
+[ "$rc" -eq 2 ] || fail "--weights 1,1,abc: exit $rc, expected 2: $(cat "$WORK/weights.txt")"
+grep -q "1,1,abc" "$WORK/weights.txt" || fail "--weights error does not quote the value: $(cat "$WORK/weights.txt")"
+set +e
+timeout 20 "$CIR" serve --index "x=$WORK/hnsw" --port 70000 > "$WORK/port.txt" 2>&1; rc=$?
+set -e
+[ "$rc" -eq 2 ] || fail "serve --port 70000: exit $rc, expected 2: $(cat "$WORK/port.txt")"
 # 7. Sync of a list-built index re-reads the list: entries outside the list's directory stay, other
 # images of that directory are not pulled in; a vanished list is refused, never replaced by a scan.
 L="$WORK/listdir"

@@ -3,12 +3,16 @@
 // 768 -> 256 heads): gallery encoding (ViT + the query-only Q-Former pass, 32 rows per image),
 // and composed-query latency (reference ViT + SPRC's two Q-Former passes over 32 queries + 32
 // text positions), in the given dtype on the given threads. Each figure comes with its GFLOP/s
-// and the fraction of two peaks measured in the same run on the same threads: fp32 FMA
-// (AVX-512 vfmadd231ps, else AVX2) and bf16 dot products (AVX-512 vdpbf16ps) when the CPU has them.
+// and the fraction of each peak measured in the same run on the same threads: fp32 FMA
+// (AVX-512 vfmadd231ps, else AVX2), bf16 dot products (AVX-512 vdpbf16ps) and AMX bf16 tile
+// products (tdpbf16ps, what oneDNN's bf16 matmuls run on where the CPU has AMX) when the CPU has them.
 //
 // Flags: --images=N (default 2), --queries=N (2), --threads=N (2), --dtype=bf16|fp32,
 // --layout=sprc|blip24cir. One JSON row per figure on stdout.
+#include <cpuid.h>
 #include <immintrin.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cmath>
@@ -112,6 +116,58 @@ __attribute__((target("avx512f,avx512bf16"))) double bf16_dot_flops(int64_t iter
   return static_cast<double>(iterations) * 16 * 32 * 2;  // 32 bf16 pairs per instruction
 }
 
+// AMX (Sapphire Rapids on): oneDNN runs bf16 matmuls on the tile unit, far above the AVX-512
+// bf16 dot peak, so that peak is measured too. The kernel needs the kernel's permission to use
+// tile data (arch_prctl ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA), asked once per process.
+bool amx_available() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
+  const bool cpu = (edx & (1u << 22)) && (edx & (1u << 24));  // AMX-BF16, AMX-TILE
+  static const bool permitted = cpu && syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XTILEDATA */) == 0;
+  return permitted;
+}
+
+// Palette 1 tile configuration: 8 tiles of 16 rows x 64 bytes.
+struct alignas(64) TileConfig {
+  uint8_t palette = 1;
+  uint8_t start_row = 0;
+  uint8_t reserved[14] = {};
+  uint16_t colsb[16] = {};
+  uint8_t rows[16] = {};
+};
+
+__attribute__((target("amx-tile,amx-bf16"))) double amx_bf16_flops(int64_t iterations) {
+  TileConfig config;
+  for (int t = 0; t < 8; ++t) {
+    config.rows[t] = 16;
+    config.colsb[t] = 64;
+  }
+  _tile_loadconfig(&config);
+  alignas(64) uint16_t operand[16 * 32];
+  for (auto& v : operand) v = 0x3f00;  // bf16 0.5
+  _tile_loadd(4, operand, 64);
+  _tile_loadd(5, operand, 64);
+  _tile_loadd(6, operand, 64);
+  _tile_loadd(7, operand, 64);
+  _tile_zero(0);
+  _tile_zero(1);
+  _tile_zero(2);
+  _tile_zero(3);
+  // Four independent accumulators; each TDPBF16PS is a 16x16 += 16x32 * 32x16 bf16 product.
+  for (int64_t it = 0; it < iterations / 4; ++it) {
+    _tile_dpbf16ps(0, 4, 6);
+    _tile_dpbf16ps(1, 4, 7);
+    _tile_dpbf16ps(2, 5, 6);
+    _tile_dpbf16ps(3, 5, 7);
+  }
+  alignas(64) float out[16 * 16];
+  _tile_stored(0, out, 64);
+  _tile_release();
+  volatile float keep = out[0];
+  (void)keep;
+  return static_cast<double>(iterations / 4) * 4 * 16 * 16 * 32 * 2;
+}
+
 // GFLOP/s of `kernel` run on `threads` threads at once.
 double peak_gflops(int threads, double (*kernel)(int64_t)) {
   std::vector<double> flops(static_cast<size_t>(threads));
@@ -174,6 +230,10 @@ void bench(const Flags& f) {
                          {"isa", __builtin_cpu_supports("avx512f") ? "avx512 vfmadd231ps" : "avx2 vfmadd231ps"}});
   if (has_bf16) emit_row("sprc_peak", {{"figure", "bf16_dot_gflops"}, {"threads", f.threads}, {"value", bf16_peak},
                                        {"isa", "avx512 vdpbf16ps"}});
+  const bool has_amx = amx_available();
+  const double amx_peak = has_amx ? peak_gflops(f.threads, amx_bf16_flops) : 0.0;
+  if (has_amx) emit_row("sprc_peak", {{"figure", "amx_bf16_gflops"}, {"threads", f.threads}, {"value", amx_peak},
+                                      {"isa", "amx tdpbf16ps"}});
 
   cir::model::SprcSpec spec;  // Blip2Spec defaults: EVA ViT-g/14 + BERT-base, 32 queries, 256-d heads
   spec.layout = f.layout == "sprc" ? cir::model::SprcLayout::kSprc : cir::model::SprcLayout::kSpn4cirBlip24cir;
@@ -195,6 +255,7 @@ void bench(const Flags& f) {
     const double gflops = flops / seconds / 1e9;
     row.update({{"gflop_per_item", flops / 1e9}, {"gflops", gflops}, {"fraction_of_fp32_fma_peak", gflops / fp32_peak}});
     if (has_bf16) row["fraction_of_bf16_dot_peak"] = gflops / bf16_peak;
+    if (has_amx) row["fraction_of_amx_bf16_peak"] = gflops / amx_peak;
     return row;
   };
 

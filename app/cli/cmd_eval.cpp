@@ -63,7 +63,7 @@ void register_eval_command(CLI::App& app) {
   cmd->add_option("--root", a->options.root, "Benchmark root (annotations and images; a shapes world directory)");
   cmd->add_option("--model", a->options.model, "Model directory or .pt");
   cmd->add_option("--method", a->methods, "Method(s), comma-separated")->capture_default_str();
-  cmd->add_option("--method-opt", a->method_options, "Method setting key=value (repeatable)");
+  cmd->add_option("--method-opt", a->method_options, "Method setting key=value; repeat the flag")->allow_extra_args(false);
   cmd->add_option("--split", a->options.split, "Split (default: the benchmark's scored split)");
   cmd->add_option("--caption-convention", a->options.caption_convention, "plain | clip4cir | searle")->capture_default_str();
   cmd->add_option("--index", a->options.index_dir, "Gallery index cache (default ~/.cache/cir/eval/...)");

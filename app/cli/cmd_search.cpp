@@ -185,6 +185,11 @@ void print_table(const engine::QueryRequest& q, const engine::QueryResult& r) {
     std::cout << ", reference " << (q.reference.gallery_id.empty() ? q.reference.path : "id:" + q.reference.gallery_id);
   for (const auto& t : q.texts) std::cout << ", text \"" << t << "\"";
   for (const auto& t : q.negative_texts) std::cout << ", not \"" << t << "\"";
+  // Every arithmetic term with its weight, so a stray word is seen, not silently added.
+  for (const auto& term : q.terms)
+    std::cout << ", " << (term.weight < 0 ? "- " : "+ ") << std::abs(term.weight) << " x "
+              << (term.image_path.empty() ? "\"" + term.text + "\"" : term.image_path);
+  if (q.image_weight != 1.f || q.text_weight != 1.f) std::cout << ", weights " << q.image_weight << "," << q.text_weight;
   std::cout << "\n";
   if (r.generated)
     for (size_t i = 0; i < r.generated->edits.size(); ++i)
@@ -211,10 +216,13 @@ void register_search_command(CLI::App& app) {
   cmd->add_option("index", a->index, "Index directory")->required();
   cmd->add_option("query", a->words, "Optional arithmetic: IMAGE + \"W:text\" - \"text\" ...");
   cmd->add_option("--ref", a->ref, "Reference image: a file, or id:ID for an indexed item");
-  cmd->add_option("--text", a->texts, "Modification text (repeat to average several)");
-  cmd->add_option("--neg", a->negatives, "Negative text (subtracted)");
+  // One value per flag (CLI11 lets a vector option swallow every following word: `--text red
+  // circle` averaged two texts and `--text red INDEX` ate the index).
+  cmd->add_option("--text", a->texts, "Modification text; repeat the flag for several (averaged)")->allow_extra_args(false);
+  cmd->add_option("--neg", a->negatives, "Negative text (subtracted); repeat the flag for several")->allow_extra_args(false);
   cmd->add_option("--method", a->method, "Composition method (see docs/methods.md)")->capture_default_str();
-  cmd->add_option("--method-opt", a->method_options, "Method setting key=value (e.g. phi=ckpt.pt); repeatable");
+  cmd->add_option("--method-opt", a->method_options, "Method setting key=value (e.g. phi=ckpt.pt); repeat the flag")
+      ->allow_extra_args(false);
   cmd->add_option("--weights", a->weights, "Image and text weights 'wi,wt' (sum)");
   cmd->add_option("-k", a->k, "Results")->capture_default_str();
   cmd->add_option("--offset", a->offset, "Skip this many results (paging)")->capture_default_str();

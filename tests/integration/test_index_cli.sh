@@ -156,6 +156,13 @@ echo "HNSW16 composed recall@10: efSearch 10 -> $r10, 512 -> $r512"
 awk -v a="$r10" -v b="$r512" 'BEGIN { exit !(b >= a && b >= 0.99) }' || fail "efSearch 512 recall $r512 (efSearch 10: $r10)"
 "$CIR" search "$WORK/hnsw" --text "a red circle" --ef 128 -k 3 > /dev/null || fail "search --ef"
 if "$CIR" search "$WORK/hnsw" --text "a red circle" --ef -1 > /dev/null 2>&1; then fail "search --ef -1 accepted"; fi
+# One value per --text: the index after it is the index, a second word is an arithmetic term shown
+# in the query echo (it was averaged in silently as a second text).
+"$CIR" search --text "a red circle" "$WORK/hnsw" -k 2 > "$WORK/text_first.txt" || fail "--text before the index failed"
+grep -q 'text "a red circle"' "$WORK/text_first.txt" || fail "--text before the index: $(head -1 "$WORK/text_first.txt")"
+"$CIR" search "$WORK/hnsw" --text red circle -k 2 > "$WORK/text_two.txt" || fail "--text red circle failed"
+head -1 "$WORK/text_two.txt" | grep -q 'text "red", + 1 x "circle"' ||
+  fail "a word after --text is not shown as a term: $(head -1 "$WORK/text_two.txt")"
 # Usage errors (exit 2), never a silent reading: trailing garbage in --weights, a port past 65535.
 set +e
 "$CIR" search "$WORK/hnsw" --text "a red circle" --weights 1,1,abc > "$WORK/weights.txt" 2>&1; rc=$?

@@ -1,4 +1,5 @@
 // The shapes world as evaluation benchmarks (layout: docs/shapes-world.md).
+#include <algorithm>
 #include <filesystem>
 
 #include "cir/evaluate.h"
@@ -43,6 +44,15 @@ eval::BenchmarkSplit read_shapes(const std::string& world_dir, const std::string
 
 eval::BenchmarkSplit read_any_benchmark(const std::string& name, const std::string& root, const std::string& split) {
   if (name == "shapes" || name == "shapes-captions") return read_shapes(root, split, name == "shapes-captions");
+  // The eval registry knows the annotation formats; the shapes world is read here, one layer up,
+  // so the unknown-name message is made here with both lists.
+  const auto infos = eval::list_benchmarks();
+  if (std::none_of(infos.begin(), infos.end(), [&](const auto& info) { return info.name == name; })) {
+    std::string names;
+    for (const auto& info : infos) names += (names.empty() ? "" : ", ") + info.name;
+    throw Error(ErrorCode::kInvalidArgument,
+                "unknown benchmark '" + name + "' (available: " + names + ", shapes, shapes-captions)");
+  }
   std::string chosen = split;
   if (chosen.empty()) {
     for (const auto& info : eval::list_benchmarks())

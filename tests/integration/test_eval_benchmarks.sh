@@ -200,4 +200,8 @@ R="$WORK/focus"; mkdir -p "$R"
 prepare focus-coir "$R" "$N_FOCUS" || fail "focus-coir: fake root"
 run_eval focus-coir test "$N_FOCUS" "$R"
 
+# The unknown-benchmark message lists every name --benchmark takes, the shapes world's included.
+if "$CIR" eval --benchmark nope --root "$WORK" --model "$MODEL" > "$WORK/nope.txt" 2>&1; then fail "--benchmark nope accepted"; fi
+grep -q "shapes, shapes-captions" "$WORK/nope.txt" || fail "unknown benchmark message: $(cat "$WORK/nope.txt")"
+
 echo "OK: cir eval ran cirr, circo, fashioniq-{dress,shirt,toptee}, lasco and focus-coir in $((SECONDS - t0)) s"

@@ -4,6 +4,7 @@
 //   cir search INDEX ./a.jpg + "2:red" - "sleeves"
 // The first positive image term is the reference and the first positive text the modification
 // (unless --ref / --text give them); "W:text" weights a term; '-' subtracts it.
+#include <cctype>
 #include <cmath>
 #include <filesystem>
 #include <iomanip>
@@ -41,14 +42,17 @@ struct SearchArgs {
   GenerationFlags generation;
 };
 
-// "2:red" -> (2, "red"); a plain text keeps weight 1. Only a leading number counts as a weight.
+// "2:red" -> (2, "red"); a plain text keeps weight 1. Only a leading finite number followed by a
+// word counts as a weight: "12:30 meeting" and "1:1 scale" stay texts.
 std::pair<float, std::string> split_weight(const std::string& term) {
   const auto colon = term.find(':');
-  if (colon == std::string::npos || colon == 0) return {1.f, term};
+  if (colon == std::string::npos || colon == 0 || colon + 1 >= term.size()) return {1.f, term};
+  const unsigned char next = static_cast<unsigned char>(term[colon + 1]);
+  if (!std::isalpha(next) && next < 0x80) return {1.f, term};  // a word starts with a letter (or UTF-8)
   char* end = nullptr;
   const std::string head = term.substr(0, colon);
   const float w = std::strtof(head.c_str(), &end);
-  if (end && *end == '\0') return {w, term.substr(colon + 1)};
+  if (end && *end == '\0' && std::isfinite(w)) return {w, term.substr(colon + 1)};
   return {1.f, term};
 }
 

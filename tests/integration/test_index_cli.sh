@@ -163,6 +163,11 @@ grep -q 'text "a red circle"' "$WORK/text_first.txt" || fail "--text before the 
 "$CIR" search "$WORK/hnsw" --text red circle -k 2 > "$WORK/text_two.txt" || fail "--text red circle failed"
 head -1 "$WORK/text_two.txt" | grep -q 'text "red", + 1 x "circle"' ||
   fail "a word after --text is not shown as a term: $(head -1 "$WORK/text_two.txt")"
+# "N:word" is a weight, "12:30 meeting" is a text.
+"$CIR" search "$WORK/hnsw" "12:30 meeting" -k 1 > "$WORK/clock.txt" || fail "a text with a clock time failed"
+head -1 "$WORK/clock.txt" | grep -q 'text "12:30 meeting"' || fail "12:30 read as a weight: $(head -1 "$WORK/clock.txt")"
+"$CIR" search "$WORK/hnsw" "2:red" -k 1 > "$WORK/weighted.txt" || fail "2:red failed"
+head -1 "$WORK/weighted.txt" | grep -q 'text "red", weights 1,2' || fail "2:red: $(head -1 "$WORK/weighted.txt")"
 # Usage errors (exit 2), never a silent reading: trailing garbage in --weights, a port past 65535.
 set +e
 "$CIR" search "$WORK/hnsw" --text "a red circle" --weights 1,1,abc > "$WORK/weights.txt" 2>&1; rc=$?

@@ -35,6 +35,10 @@ bool provider_unusable(const Error& error);
 /// The model id part of Provider::describe() ("model@url").
 std::string provider_model(const Provider& provider);
 
+/// §6.6's per-item seed: 31 bits of SHA-256("<run seed>:<item>"), so reruns and resumed runs ask
+/// the same questions (and hit the cache). Captioners key it by item id, phrase tables by concept.
+uint64_t item_seed(uint64_t run_seed, const std::string& item_id);
+
 /// Shortest decimal form of a sampling value for keys ("1", "0.9").
 std::string short_number(double value);
 

@@ -9,6 +9,14 @@
 
 namespace cir::gen {
 
+// §6.6: one 31-bit seed per (run seed, item); 31 bits because llama.cpp and JavaScript servers
+// read seeds as 32-bit or double.
+uint64_t item_seed(uint64_t run_seed, const std::string& item_id) {
+  const std::string material = std::to_string(run_seed) + ":" + item_id;
+  const std::string hex = sha256_hex(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(material.data()), material.size()));
+  return std::stoull(hex.substr(0, 8), nullptr, 16) & 0x7fffffffULL;
+}
+
 namespace {
 
 // Compat-mode stand-in for BLIP-2 OPT's COCO captions (§2.1 [design]): a plain one-sentence
@@ -61,14 +69,6 @@ bool is_default_apart_from_seed(const SamplingOptions& s) {
   const SamplingOptions d;
   return s.temperature == d.temperature && s.top_p == d.top_p && s.max_tokens == d.max_tokens && s.n == d.n &&
          s.stop == d.stop && s.top_k == d.top_k && s.min_p == d.min_p;
-}
-
-// §6.6: one 31-bit seed per (run seed, item); 31 bits because llama.cpp and JavaScript servers
-// read seeds as 32-bit or double.
-uint64_t item_seed(uint64_t run_seed, const std::string& item_id) {
-  const std::string material = std::to_string(run_seed) + ":" + item_id;
-  const std::string hex = sha256_hex(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(material.data()), material.size()));
-  return std::stoull(hex.substr(0, 8), nullptr, 16) & 0x7fffffffULL;
 }
 
 // One caption per sample: surrounding whitespace dropped, inner line breaks joined.

@@ -24,14 +24,6 @@ std::string strip(const std::string& s) {
   return s.substr(first, s.find_last_not_of(" \t\r\n") - first + 1);
 }
 
-// The seed of a concept's request: the run seed mixed with the concept (§6.6), so reruns and
-// resumed runs ask the same questions and hit the cache.
-uint64_t concept_seed(uint64_t run_seed, const std::string& concept_name) {
-  const std::string material = std::to_string(run_seed) + "\n" + concept_name;
-  const std::string hex = sha256_hex(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(material.data()), material.size()));
-  return std::stoull(hex.substr(0, 8), nullptr, 16) & 0x7fffffffULL;
-}
-
 std::vector<std::string> string_list(const json& value, const std::string& where) {
   if (!value.is_array()) throw Error(ErrorCode::kCorrupt, where + " must be a list of strings");
   std::vector<std::string> out;
@@ -130,7 +122,7 @@ PhraseTable build_phrase_table(Provider& provider, const std::vector<std::string
     request.sampling.top_k = options.top_k;
     request.sampling.max_tokens = phrase_max_tokens(concept_name, options.max_length);
     request.sampling.n = options.n;
-    request.sampling.seed = concept_seed(options.seed, concept_name);
+    request.sampling.seed = item_seed(options.seed, concept_name);  // §6.6, as captioners
     std::vector<std::string> phrases;
     try {
       const Generation g = provider.complete(request);

@@ -14,6 +14,7 @@
 #include "cir/engine.h"
 #include "compose/checkpoint.h"
 #include "model/model_internal.h"
+#include "unit/model/fixture_state_dict.h"
 #include "test_support.h"
 
 namespace cir::engine {
@@ -23,16 +24,6 @@ namespace fs = std::filesystem;
 using cir::testing::TempDir;
 
 constexpr const char* kHf = "fixtures/clip/vit/hf";
-
-// The fixture's weights by OpenAI name: the HF tensors through the loader's own name mapping
-// are not reachable from here, so take the OpenCLIP file of the same model.
-std::map<std::string, at::Tensor> openai_tensors() {
-  const auto source = model::detail::open_safetensors_source(
-      cir::testing::fixture_path("fixtures/clip/vit/openai/open_clip_model.safetensors"));
-  std::map<std::string, at::Tensor> state;
-  for (const auto& name : source->names()) state[name] = source->load(name).clone();
-  return state;
-}
 
 std::string hf_reference(const TempDir& tmp) {
   const std::string src = cir::testing::fixture_path(kHf), dir = tmp.str("hf-ref");
@@ -90,7 +81,7 @@ TEST(Clip4CirEngine, TunedClipAndCombinerRankAsTheReference) {
   for (const char* f : {"vocab.json", "merges.txt"})
     fs::create_symlink(cir::testing::fixture_path(kHf) + "/" + f, model_dir + "/" + f);
   const std::string checkpoint = model_dir + "/tuned_clip_best.pt";
-  compose::detail::write_state_dict(checkpoint, "CLIP", openai_tensors(), 3);
+  compose::detail::write_state_dict(checkpoint, "CLIP", cir::testing::fixture_openai_state("vit"), 3);
   EXPECT_EQ(model_family(checkpoint), "clip");
   g_combiner = write_combiner(tmp);
 
@@ -124,7 +115,7 @@ TEST(Clip4CirEngine, Spn4CirClip4CirBestPtServesTheSpnMethod) {
   fs::create_directories(dir);
   for (const char* f : {"vocab.json", "merges.txt"})
     fs::create_symlink(cir::testing::fixture_path(kHf) + "/" + f, dir + "/" + f);
-  auto tensors = openai_tensors();
+  auto tensors = cir::testing::fixture_openai_state("vit");
   compose::detail::write_state_dict(dir + "/tuned_clip_best.pt", "CLIP", tensors, 3);
   std::map<std::string, at::Tensor> stage2;
   for (const auto& [name, t] : tensors)

@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "compose/checkpoint.h"
-#include "model/model_internal.h"
+#include "fixture_state_dict.h"
 #include "model_test_util.h"
 
 namespace cir::testing {
@@ -19,14 +19,6 @@ namespace {
 namespace fs = std::filesystem;
 using model::ClipModel;
 using model::DType;
-
-// The fixture's tensors by OpenAI name.
-std::map<std::string, at::Tensor> fixture_state(const std::string& family) {
-  const auto source = model::detail::open_safetensors_source(fixture_path("fixtures/clip/" + family + "/openai/open_clip_model.safetensors"));
-  std::map<std::string, at::Tensor> state;
-  for (const auto& name : source->names()) state[name] = source->load(name).clone();
-  return state;
-}
 
 // The OpenCLIP reference directory with build_model's head rule (text width 64 -> 1 head).
 std::string reference_dir(const TempDir& tmp, const std::string& family) {
@@ -75,7 +67,7 @@ TEST_P(ClipStateDictTest, Clip4CirAndSpn4CirCheckpointsEqualTheVerifiedLoader) {
   const std::string family = GetParam();
   CIR_REQUIRE_FIXTURE("fixtures/clip/" + family + "/openai");
   TempDir tmp;
-  const auto state = fixture_state(family);
+  const auto state = fixture_openai_state(family);
   const std::string clip4cir = checkpoint_dir(tmp, "clip4cir", family) + "/tuned_clip_best.pt";
   compose::detail::write_state_dict(clip4cir, "CLIP", state, 3);
   std::map<std::string, at::Tensor> spn;
@@ -121,7 +113,7 @@ Error error_loading(const std::string& path) {
 TEST(ClipStateDict, OtherCheckpointsAreRefusedSayingWhatTheyAre) {
   CIR_REQUIRE_FIXTURE("fixtures/clip/vit/openai");
   TempDir tmp;
-  const auto state = fixture_state("vit");
+  const auto state = fixture_openai_state("vit");
   std::map<std::string, at::Tensor> tgcir;
   for (const auto& [name, t] : state) tgcir["backbone.clip." + name] = t;
   tgcir["backbone.tokenlearn.0.conv.weight"] = torch::zeros({1, 512, 1});

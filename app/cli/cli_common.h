@@ -25,12 +25,22 @@ void register_serve_command(CLI::App& app);
 /// `cir index caption` and `cir index captions export|import` (cmd_caption.cpp), under `index`.
 void register_caption_subcommands(CLI::App* index_command);
 
-/// The generation flags shared by `index caption`, `search`, `eval` and `serve` (--llm,
-/// --llm-model, --captioner, --editor, --n, --prompt-preset, sampling): raw values, turned into
-/// engine::GenerationOptions by generation_options() in cmd_caption.cpp.
-struct GenerationFlags {
+/// The provider flags of every command that talks to an LLM server (--llm, --llm-model,
+/// --llm-fingerprint, --llm-cache, --llm-concurrency).
+struct LlmFlags {
   std::string llm, llm_model, llm_fingerprint, llm_cache;
   int llm_concurrency = 4;
+};
+/// Registers the five flags; `cache_help` says where the cache goes by default.
+void add_llm_flags(CLI::App* cmd, LlmFlags& flags, const std::string& cache_help);
+/// The ProviderSpec the flags name; the cache is `default_cache` when --llm is given without
+/// --llm-cache. kInvalidArgument for --llm without --llm-model.
+gen::ProviderSpec provider_spec(const LlmFlags& flags, const std::string& default_cache);
+
+/// The generation flags shared by `index caption`, `search`, `eval` and `serve` (the provider's,
+/// --captioner, --editor, --n, --prompt-preset, sampling): raw values, turned into
+/// engine::GenerationOptions by generation_options() in cmd_caption.cpp.
+struct GenerationFlags : LlmFlags {
   std::string captioner, editor, captioner_key, editor_key;
   int n = 0;  ///< 0 = the preset's (seize 15, cirevl 1)
   std::string prompt_preset = "seize";

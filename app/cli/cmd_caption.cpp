@@ -8,12 +8,27 @@
 
 namespace cir::cli {
 
-void add_generation_flags(CLI::App* cmd, GenerationFlags& f) {
+void add_llm_flags(CLI::App* cmd, LlmFlags& f, const std::string& cache_help) {
   cmd->add_option("--llm", f.llm, "OpenAI-compatible server URL (http://host:port or .../v1); without it: replay only");
   cmd->add_option("--llm-model", f.llm_model, "Model id sent to the server");
   cmd->add_option("--llm-fingerprint", f.llm_fingerprint, "Model identity for the response cache (GGUF sha, revision)");
-  cmd->add_option("--llm-cache", f.llm_cache, "Response cache (SQLite; default <index>/llm-cache.sqlite)");
+  cmd->add_option("--llm-cache", f.llm_cache, cache_help);
   cmd->add_option("--llm-concurrency", f.llm_concurrency, "In-flight requests to the server")->capture_default_str();
+}
+
+gen::ProviderSpec provider_spec(const LlmFlags& f, const std::string& default_cache) {
+  if (!f.llm.empty() && f.llm_model.empty()) throw Error(ErrorCode::kInvalidArgument, "--llm needs --llm-model NAME");
+  gen::ProviderSpec spec;
+  spec.base_url = f.llm;
+  spec.model = f.llm_model;
+  spec.model_fingerprint = f.llm_fingerprint;
+  spec.max_concurrency = f.llm_concurrency;
+  spec.cache_path = !f.llm.empty() && f.llm_cache.empty() ? default_cache : f.llm_cache;
+  return spec;
+}
+
+void add_generation_flags(CLI::App* cmd, GenerationFlags& f) {
+  add_llm_flags(cmd, f, "Response cache (SQLite; default <index>/llm-cache.sqlite)");
   cmd->add_option("--captioner", f.captioner, "provider_vlm (default with --llm) | shapes-oracle");
   cmd->add_option("--editor", f.editor, "Editor for every method (default: seize_ldre / cirevl_<variant>); shapes-oracle");
   cmd->add_option("--captioner-key", f.captioner_key, "Stored caption set to use (see `cir index captions`)");
@@ -26,18 +41,12 @@ void add_generation_flags(CLI::App* cmd, GenerationFlags& f) {
 }
 
 engine::GenerationOptions generation_options(const GenerationFlags& f, const std::string& index_dir) {
-  if (!f.llm.empty() && f.llm_model.empty()) throw Error(ErrorCode::kInvalidArgument, "--llm needs --llm-model NAME");
-  if (f.prompt_preset != "seize" && f.prompt_preset != "cirevl" && f.prompt_preset != "spn")
-    throw Error(ErrorCode::kInvalidArgument, "--prompt-preset: expected seize, cirevl or spn, got '" + f.prompt_preset + "'");
   engine::GenerationOptions o;
-  o.provider.base_url = f.llm;
-  o.provider.model = f.llm_model;
-  o.provider.model_fingerprint = f.llm_fingerprint;
-  o.provider.max_concurrency = f.llm_concurrency;
   // Beside the index by default, so a rerun (or a resumed eval) answers from the cache; callers
   // that do not know the index yet pass "" and fill it in later.
-  o.provider.cache_path = f.llm_cache;
-  if (!f.llm.empty() && f.llm_cache.empty() && !index_dir.empty()) o.provider.cache_path = index_dir + "/llm-cache.sqlite";
+  o.provider = provider_spec(f, index_dir.empty() ? "" : index_dir + "/llm-cache.sqlite");
+  if (f.prompt_preset != "seize" && f.prompt_preset != "cirevl" && f.prompt_preset != "spn")
+    throw Error(ErrorCode::kInvalidArgument, "--prompt-preset: expected seize, cirevl or spn, got '" + f.prompt_preset + "'");
   o.captioner = f.captioner;
   o.editor = f.editor;
   o.captioner_key = f.captioner_key;

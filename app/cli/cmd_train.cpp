@@ -178,8 +178,8 @@ void register_train_spn_data(CLI::App& train) {
   struct Args {
     train::SpnDataOptions o;
     std::string templates = "0,1";
-    std::string llm, llm_model, llm_fingerprint, llm_cache, captioner;
-    int llm_concurrency = 4;
+    LlmFlags llm;
+    std::string captioner;
     int words = 10;
   };
   auto a = std::make_shared<Args>();
@@ -200,27 +200,14 @@ void register_train_spn_data(CLI::App& train) {
   cmd->add_option("--threads", a->o.n_threads, "Threads (0 = all cores)");
   cmd->add_option("--captioner", a->captioner, "provider_vlm (default with --llm) | shapes-oracle");
   cmd->add_option("--words", a->words, "Caption length asked for (SPN4CIR: FashionIQ 5, CIRR 10)")->capture_default_str();
-  cmd->add_option("--llm", a->llm, "OpenAI-compatible vision server URL");
-  cmd->add_option("--llm-model", a->llm_model, "Model id sent to the server");
-  cmd->add_option("--llm-fingerprint", a->llm_fingerprint, "Model identity for the response cache");
-  cmd->add_option("--llm-cache", a->llm_cache, "Response cache (default <out>.llm-cache.sqlite): a rerun asks only for what is missing");
-  cmd->add_option("--llm-concurrency", a->llm_concurrency, "In-flight requests to the server")->capture_default_str();
+  add_llm_flags(cmd, a->llm, "Response cache (SQLite; default <out>.llm-cache.sqlite): a rerun asks only for what is missing");
   cmd->callback([a] {
     a->o.templates = parse_id_list(a->templates);
-    const std::string captioner_name = !a->captioner.empty() ? a->captioner : (a->llm.empty() ? "" : "provider_vlm");
+    const std::string captioner_name = !a->captioner.empty() ? a->captioner : (a->llm.llm.empty() ? "" : "provider_vlm");
     if (captioner_name.empty())
       throw Error(ErrorCode::kInvalidArgument, "train spn-data: give --llm URL --llm-model NAME, or --captioner shapes-oracle");
     std::shared_ptr<gen::Provider> provider;
-    if (!a->llm.empty()) {
-      if (a->llm_model.empty()) throw Error(ErrorCode::kInvalidArgument, "--llm needs --llm-model NAME");
-      gen::ProviderSpec spec;
-      spec.base_url = a->llm;
-      spec.model = a->llm_model;
-      spec.model_fingerprint = a->llm_fingerprint;
-      spec.max_concurrency = a->llm_concurrency;
-      spec.cache_path = a->llm_cache.empty() ? a->o.out + ".llm-cache.sqlite" : a->llm_cache;
-      provider = gen::open_provider(spec);
-    }
+    if (!a->llm.llm.empty()) provider = gen::open_provider(provider_spec(a->llm, a->o.out + ".llm-cache.sqlite"));
     engine::register_builtin_generators();
     gen::CaptionerOptions co;
     co.preset = "spn";
@@ -244,19 +231,17 @@ void register_train_spn_data(CLI::App& train) {
 // `cir train phrases`: SEARLE's GPT phrase table through an OpenAI-compatible /v1/completions.
 void register_train_phrases(CLI::App& train) {
   struct Args {
-    std::string llm, llm_model, llm_fingerprint, llm_cache, concepts, out;
-    int llm_concurrency = 4;
+    LlmFlags llm;
+    std::string concepts, out;
     gen::PhraseOptions phrase;
     int top_k = 50;
     bool quiet = false;
   };
   auto a = std::make_shared<Args>();
   auto* cmd = train.add_subcommand("phrases", "SEARLE's GPT phrase table for L_gpt (OTI, phi) from a base model");
-  cmd->add_option("--llm", a->llm, "OpenAI-compatible server URL (http://host:port or .../v1)")->required();
-  cmd->add_option("--llm-model", a->llm_model, "Model id sent to the server (a base, non-chat model)")->required();
-  cmd->add_option("--llm-fingerprint", a->llm_fingerprint, "Model identity for the response cache (GGUF sha, revision)");
-  cmd->add_option("--llm-cache", a->llm_cache, "Response cache (SQLite; default <out>.llm-cache.sqlite): a rerun asks only for what is missing");
-  cmd->add_option("--llm-concurrency", a->llm_concurrency, "In-flight requests to the server")->capture_default_str();
+  add_llm_flags(cmd, a->llm, "Response cache (SQLite; default <out>.llm-cache.sqlite): a rerun asks only for what is missing");
+  cmd->get_option("--llm")->required();
+  cmd->get_option("--llm-model")->required();  // a base (non-chat) model: phrases are continuations
   cmd->add_option("--concepts", a->concepts, "Concept names: Open Images class-descriptions .csv (DisplayName) or one per line")
       ->required();
   cmd->add_option("--out", a->out, "Phrase table to write (JSON)")->required();
@@ -269,14 +254,8 @@ void register_train_phrases(CLI::App& train) {
   cmd->add_flag("--quiet", a->quiet, "No progress line");
   cmd->callback([a] {
     const std::vector<std::string> concepts = gen::read_concepts(a->concepts);
-    gen::ProviderSpec spec;
-    spec.base_url = a->llm;
-    spec.model = a->llm_model;
-    spec.model_fingerprint = a->llm_fingerprint;
-    spec.max_concurrency = a->llm_concurrency;
-    spec.cache_path = a->llm_cache.empty() ? a->out + ".llm-cache.sqlite" : a->llm_cache;
     a->phrase.top_k = a->top_k > 0 ? std::optional<int>(a->top_k) : std::nullopt;
-    auto provider = gen::open_provider(spec);
+    auto provider = gen::open_provider(provider_spec(a->llm, a->out + ".llm-cache.sqlite"));
     Progress progress("phrases", static_cast<int64_t>(concepts.size()), !a->quiet);
     std::vector<std::string> failed;
     const gen::PhraseTable table = gen::build_phrase_table(*provider, concepts, a->phrase, &failed,

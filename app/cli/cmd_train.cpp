@@ -201,6 +201,7 @@ void register_train_spn_data(CLI::App& train) {
   cmd->add_option("--captioner", a->captioner, "provider_vlm (default with --llm) | shapes-oracle");
   cmd->add_option("--words", a->words, "Caption length asked for (SPN4CIR: FashionIQ 5, CIRR 10)")->capture_default_str();
   add_llm_flags(cmd, a->llm, "Response cache (SQLite; default <out>.llm-cache.sqlite): a rerun asks only for what is missing");
+  cmd->get_option("--llm")->description("OpenAI-compatible vision server URL (or --captioner shapes-oracle)");
   cmd->callback([a] {
     a->o.templates = parse_id_list(a->templates);
     const std::string captioner_name = !a->captioner.empty() ? a->captioner : (a->llm.llm.empty() ? "" : "provider_vlm");
@@ -240,7 +241,7 @@ void register_train_phrases(CLI::App& train) {
   auto a = std::make_shared<Args>();
   auto* cmd = train.add_subcommand("phrases", "SEARLE's GPT phrase table for L_gpt (OTI, phi) from a base model");
   add_llm_flags(cmd, a->llm, "Response cache (SQLite; default <out>.llm-cache.sqlite): a rerun asks only for what is missing");
-  cmd->get_option("--llm")->required();
+  cmd->get_option("--llm")->required()->description("OpenAI-compatible server URL (http://host:port or .../v1)");
   cmd->get_option("--llm-model")->required();  // a base (non-chat) model: phrases are continuations
   cmd->add_option("--concepts", a->concepts, "Concept names: Open Images class-descriptions .csv (DisplayName) or one per line")
       ->required();

@@ -102,6 +102,9 @@ std::string read_file_text(const std::string& path);
 void write_file_atomic(const std::string& path, std::string_view content);
 bool file_exists(const std::string& path);
 
+/// `text` without leading and trailing spaces, tabs, CR and LF.
+std::string trim_space(std::string_view text);
+
 /// RFC 4180 fields of the CSV record starting at text[pos] (quoted fields, "" escapes, CRLF);
 /// advances pos past the record's line end. An empty rest gives no fields. kCorrupt starting
 /// with `what` (e.g. "metadata file 'x.csv'") for an unterminated quoted field.

@@ -18,12 +18,6 @@ namespace {
 
 using json = nlohmann::json;
 
-std::string strip(const std::string& s) {
-  const size_t first = s.find_first_not_of(" \t\r\n");
-  if (first == std::string::npos) return "";
-  return s.substr(first, s.find_last_not_of(" \t\r\n") - first + 1);
-}
-
 std::vector<std::string> string_list(const json& value, const std::string& where) {
   if (!value.is_array()) throw Error(ErrorCode::kCorrupt, where + " must be a list of strings");
   std::vector<std::string> out;
@@ -40,20 +34,20 @@ std::vector<std::string> concepts_from_csv(const std::string& path, const std::s
   const auto header = parse_csv_record(text, pos, what);
   size_t column = header.size();
   for (size_t i = 0; i < header.size(); ++i)
-    if (strip(header[i]) == "DisplayName") column = i;
+    if (trim_space(header[i]) == "DisplayName") column = i;
   if (column == header.size())
     throw Error(ErrorCode::kCorrupt, what + ": no DisplayName column (expected Open Images' LabelName,DisplayName header)");
   std::vector<std::string> names;
   while (pos < text.size()) {
     const auto record = parse_csv_record(text, pos, what);
-    if (record.size() > column) names.push_back(strip(record[column]));
+    if (record.size() > column) names.push_back(trim_space(record[column]));
   }
   return names;
 }
 
 }  // namespace
 
-std::string phrase_prompt(const std::string& concept_name) { return "a photo of " + strip(concept_name) + " that"; }
+std::string phrase_prompt(const std::string& concept_name) { return "a photo of " + trim_space(concept_name) + " that"; }
 
 int phrase_max_tokens(const std::string& concept_name, int max_length) {
   // GPT-style BPEs spend about one token per word and one per punctuation mark on plain English.
@@ -112,7 +106,7 @@ PhraseTable build_phrase_table(Provider& provider, const std::vector<std::string
   std::atomic<int64_t> done{0};
   std::vector<std::string> names;
   for (const std::string& c : concepts)
-    if (!strip(c).empty()) names.push_back(strip(c));
+    if (std::string name = trim_space(c); !name.empty()) names.push_back(std::move(name));
   parallel_for(static_cast<int64_t>(names.size()), std::max(1, provider.max_concurrency()), [&](int64_t i) {
     const std::string& concept_name = names[static_cast<size_t>(i)];
     CompletionRequest request;
@@ -180,7 +174,7 @@ std::vector<std::string> read_concepts(const std::string& path) {
     size_t start = 0;
     while (start <= text.size()) {
       const size_t end = std::min(text.find('\n', start), text.size());
-      raw.push_back(strip(text.substr(start, end - start)));
+      raw.push_back(trim_space(text.substr(start, end - start)));
       start = end + 1;
     }
   }

@@ -15,14 +15,8 @@ std::string stem_of(const std::string& id) {
   return std::filesystem::path(id).stem().string();
 }
 
-std::string trimmed(const std::string& s) {
-  const auto b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string::npos) return "";
-  return s.substr(b, s.find_last_not_of(" \t\r\n") - b + 1);
-}
-
 std::string key_of(const std::string& reference, const std::string& text) {
-  return stem_of(reference) + "\n" + trimmed(text);
+  return stem_of(reference) + "\n" + trim_space(text);
 }
 
 std::string string_field(const nlohmann::json& j, const char* a, const char* b) {
@@ -40,7 +34,7 @@ void GroundTruth::load(const std::string& path) {
   int line_no = 0;
   while (std::getline(in, line)) {
     ++line_no;
-    if (trimmed(line).empty()) continue;
+    if (trim_space(line).empty()) continue;
     const std::string where = "'" + path + "' line " + std::to_string(line_no);
     check_json_depth(line, where);
     const auto j = nlohmann::json::parse(line, nullptr, false);

@@ -24,6 +24,19 @@ TEST(Core, Sha256OfKnownStrings) {
   EXPECT_EQ(sha256_hex({}), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 }
 
+TEST(Core, TrimSpaceAndCsvRecords) {
+  EXPECT_EQ(trim_space(" \t a b \r\n"), "a b");
+  EXPECT_EQ(trim_space(" \n\t"), "");
+  EXPECT_EQ(trim_space(""), "");
+  size_t pos = 0;
+  const std::string text = "a,\"b, \"\"c\"\"\",\r\nlast";
+  EXPECT_EQ(parse_csv_record(text, pos, "t"), (std::vector<std::string>{"a", "b, \"c\"", ""}));
+  EXPECT_EQ(parse_csv_record(text, pos, "t"), (std::vector<std::string>{"last"}));
+  EXPECT_TRUE(parse_csv_record(text, pos, "t").empty());
+  size_t bad = 0;
+  EXPECT_THROW(parse_csv_record("\"open", bad, "t"), Error);
+}
+
 TEST(Core, NpyRoundTripFloat32) {
   testing::TempDir dir;
   const std::vector<float> values = {1.f, -2.5f, 3.25f, 0.f, 1e-8f, 7.f};
